@@ -1,0 +1,87 @@
+"""Network builders: the small CIFAR ResNet of the embedded models, and torchvision's ImageNet archs."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torchvision
+
+
+class BasicBlock(nn.Module):
+    """3×3 conv-BN-ReLU twice with an identity (or 1×1 projection) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU()
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class CifarResNet(nn.Module):
+    """ResNet for 32×32 inputs with torchvision's layer names (layer1..layer4, fc) so presets carry over."""
+
+    def __init__(self, widths=(32, 64, 128, 256), blocks=(1, 1, 1, 1), num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU()
+        c_in = widths[0]
+        for i, (w, n) in enumerate(zip(widths, blocks)):
+            layer = [BasicBlock(c_in if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1) for j in range(n)]
+            setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
+            c_in = w
+        self.n_layers = len(widths)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        if self.n_layers > 3:
+            x = self.layer4(x)
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(x)
+
+
+def resnet_layer_nodes(n_layers: int = 4) -> dict[str, str]:
+    """Friendly layer name -> FX node name for torchvision-style ResNets."""
+    nodes = {f"layer{i}": f"layer{i}" for i in range(1, n_layers + 1)}
+    nodes.update(rep="flatten", logits="fc")
+    return nodes
+
+
+def vgg_layer_nodes(net: nn.Module) -> dict[str, str]:
+    """reluB_K names (block B, K-th ReLU in the block) for a torchvision VGG, plus rep and logits."""
+    nodes, block, k = {}, 1, 0
+    for i, m in enumerate(net.features):
+        if isinstance(m, nn.ReLU):
+            k += 1
+            nodes[f"relu{block}_{k}"] = f"features.{i}"
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            block, k = block + 1, 0
+    nodes.update(rep="classifier.4", logits="classifier.6")
+    return nodes
+
+
+def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
+    """Build an untrained network and its layer-name map by architecture name."""
+    if arch.startswith("cifar_resnet"):
+        net = CifarResNet(num_classes=num_classes)
+        return net, resnet_layer_nodes(net.n_layers)
+    if arch in ("resnet50", "wide_resnet50_2", "resnet18"):
+        return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
+    if arch in ("vgg16_bn", "vgg19"):
+        net = getattr(torchvision.models, arch)(num_classes=num_classes)
+        return net, vgg_layer_nodes(net)
+    raise ValueError(f"unknown architecture {arch!r}")

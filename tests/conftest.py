@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny randomly initialised models (CPU, no network, no weights)."""
+import pytest
+import torch
+
+from robust_synth.architectures import CifarResNet, resnet_layer_nodes
+from robust_synth.features import RobustModel
+from robust_synth.models import CIFAR10_CLASSES
+
+
+def make_tiny_model(seed: int = 0) -> RobustModel:
+    """A 4-stage CIFAR ResNet with 8-16 channels: same layer names as the embedded model, ~20k params."""
+    torch.manual_seed(seed)
+    net = CifarResNet(widths=(8, 8, 16, 16), num_classes=10)
+    model = RobustModel(net, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), resnet_layer_nodes(4), name="tiny",
+                        class_names=CIFAR10_CLASSES, input_size=32)
+    model.weights_sha256 = "0" * 64
+    return model
+
+
+@pytest.fixture
+def tiny_model():
+    return make_tiny_model()
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(3, 3, 32, 32, generator=g)
