@@ -6,6 +6,8 @@ from robust_synth.architectures import CifarResNet, resnet_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import CIFAR10_CLASSES
 
+torch.set_num_threads(1)  # tests are tiny; one thread keeps them fast and leaves the other core alone
+
 
 def make_tiny_model(seed: int = 0) -> RobustModel:
     """A 4-stage CIFAR ResNet with 8-16 channels: same layer names as the embedded model, ~20k params."""
@@ -26,3 +28,4 @@ def tiny_model():
 def images():
     g = torch.Generator().manual_seed(0)
     return torch.rand(3, 3, 32, 32, generator=g)
+
