@@ -1,0 +1,155 @@
+"""Clean accuracy and PGD robust accuracy (MadryLab protocol: 20 steps, step 2.5·eps/20); CLI updates model cards."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+from tqdm import tqdm
+
+from . import objectives
+from .datasets import load_split
+from .engine import PGDConfig, pgd
+from .models import WEIGHTS_DIR, get_spec, load_model
+
+
+def _check_images(images, labels) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be a (N, 3, H, W) tensor, got {getattr(images, 'shape', type(images))}")
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise TypeError(f"images must be uint8 in [0,255] or float in [0,1], got {images.dtype}")
+    if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
+        raise ValueError(f"labels must be a ({len(images)},) tensor of class indices, got {getattr(labels, 'shape', labels)}")
+
+
+def _unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0,255] or float [0,1] -> float32 [0,1]."""
+    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
+def _batches(n: int, batch_size: int, desc: str, progress: bool):
+    return tqdm(range(0, n, batch_size), desc=desc, disable=not progress, mininterval=5, file=sys.stderr)
+
+
+@torch.no_grad()
+def _correct(model, images, labels, batch_size, device, progress) -> torch.Tensor:
+    hits = []
+    for i in _batches(len(images), batch_size, "clean", progress):
+        x = _unit(images[i:i + batch_size]).to(device)
+        hits.append((model(x).logits.argmax(1) == labels[i:i + batch_size].to(device)).cpu())
+    return torch.cat(hits)
+
+
+def _fooling_objective(targets: torch.Tensor, fooled: torch.Tensor) -> objectives.Objective:
+    """-CE(f(x), y) (the engine minimises); records in `fooled` every sample misclassified at any evaluated iterate."""
+    ce = objectives.class_loss(targets)
+
+    def fn(out, x):
+        fooled.logical_or_(out.logits.detach().argmax(1) != targets)
+        return -ce(out, x)
+    return objectives.Objective(fn, "-class_ce", ce.layers)
+
+
+def _robust(model, images, labels, attack: PGDConfig, batch_size, device, seed, progress) -> torch.Tensor:
+    generator = torch.Generator(device=device).manual_seed(seed)
+    hits = []
+    for i in _batches(len(images), batch_size, f"PGD-{attack.steps}", progress):
+        x = _unit(images[i:i + batch_size]).to(device)
+        y = labels[i:i + batch_size].to(device)
+        fooled = torch.zeros(len(y), dtype=torch.bool, device=device)
+        pgd(model, x, _fooling_objective(y, fooled), attack, generator=generator)
+        hits.append((~fooled).cpu())
+    return torch.cat(hits)
+
+
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
+             n: int | None = None, n_robust: int | None = None, batch_size: int = 256, seed: int = 0,
+             random_start: bool = False, progress: bool = True) -> dict:
+    """Clean accuracy on n images and PGD robust accuracy on the first n_robust of them (a seeded random subset).
+
+    images: (N, 3, H, W) uint8 or float in [0,1]; labels: (N,) class indices. eps in [0,1] pixel units.
+    Attack: PGD maximising the cross-entropy, `steps` steps of 2.5·eps/steps (Madry et al. 2018). A sample is
+    robust only if it is classified correctly clean and at every iterate the attack evaluated (start, each step,
+    final), so the figure is never higher than MadryLab's best-loss-iterate rule or a last-iterate rule.
+    eps = 0 skips the attack: robust accuracy is then clean accuracy on the robust subset.
+    """
+    _check_images(images, labels)
+    if eps < 0 or norm not in ("l2", "linf") or steps < 1:
+        raise ValueError(f"need eps >= 0, norm 'l2' or 'linf', steps >= 1; got eps={eps}, norm={norm!r}, steps={steps}")
+    n = len(images) if n is None else min(n, len(images))
+    n_robust = n if n_robust is None else min(n_robust, n)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    images, labels = images[order], labels[order].long()
+    device = next(model.parameters()).device
+    step_size = 2.5 * eps / steps
+    was_training = model.training
+    model.eval()
+    t0 = time.time()
+    try:
+        clean = _correct(model, images, labels, batch_size, device, progress)
+        robust = clean[:n_robust].clone()
+        if eps > 0 and n_robust > 0:
+            attack = PGDConfig(constraint=norm, eps=eps, step_size=step_size, steps=steps,
+                               random_start=random_start, keep_best=False, autocast=False)
+            robust &= _robust(model, images[:n_robust], labels[:n_robust], attack, batch_size, device, seed, progress)
+    finally:
+        model.train(was_training)
+    return {"clean_acc": round(clean.float().mean().item(), 4) if n else float("nan"), "n": n,
+            "robust_acc": round(robust.float().mean().item(), 4) if n_robust else float("nan"), "n_robust": n_robust,
+            "eps": eps, "norm": norm, "steps": steps, "step_size": step_size, "random_start": random_start,
+            "seed": seed, "seconds": round(time.time() - t0, 1)}
+
+
+def _device_name(device: torch.device) -> str:
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
+def update_card(model_name: str, metrics: dict) -> str:
+    """Write `metrics` under "metrics" in weights/<file>.json of an embedded model; returns the card's path."""
+    spec = get_spec(model_name)
+    if spec.source != "embedded":
+        raise ValueError(f"only embedded models have a card in weights/; {model_name} is a {spec.source} model")
+    path = WEIGHTS_DIR / f"{spec.file}.json"
+    card = json.loads(path.read_text()) if path.exists() else {"name": spec.name}
+    card["metrics"] = metrics
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return str(path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="registered model name, e.g. cifar10-resnet-l2-0.5")
+    parser.add_argument("--data", required=True, help="image folder, .tar(.gz) of one, or torchvision:cifar10")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--eps", type=float, required=True, help="attack radius in [0,1] pixel units (0: clean only)")
+    parser.add_argument("--norm", choices=("l2", "linf"), default="l2")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--n", type=int, default=None, help="images for clean accuracy (default: all)")
+    parser.add_argument("--n-robust", type=int, default=None, help="first images of those for PGD (default: --n)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-start", action="store_true")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--update-card", action="store_true", help="write the metrics into weights/<model>.json")
+    args = parser.parse_args(argv)
+    if args.update_card and get_spec(args.model).source != "embedded":
+        parser.error(f"--update-card needs an embedded model; {args.model} has no card in weights/")
+    model = load_model(args.model, device=args.device)
+    images, labels, _ = load_split(args.data, args.split, size=model.input_size)
+    metrics = evaluate(model, images, labels, args.eps, args.norm, args.steps, n=args.n, n_robust=args.n_robust,
+                       batch_size=args.batch_size, seed=args.seed, random_start=args.random_start)
+    metrics.update(data=args.data, split=args.split, weights_sha256=model.weights_sha256,
+                   device=_device_name(torch.device(args.device)),
+                   date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   command="python -m robust_synth.evaluate " + shlex.join(sys.argv[1:] if argv is None else argv))
+    print(json.dumps(metrics, indent=2))
+    if args.update_card:
+        print(f"wrote metrics to {update_card(args.model, metrics)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
