@@ -74,10 +74,13 @@ def vgg_layer_nodes(net: nn.Module) -> dict[str, str]:
     return nodes
 
 
+CIFAR_RESNET_WIDTHS = {"cifar_resnet": (32, 64, 128, 256), "cifar_resnet_tiny": (8, 8, 16, 16)}  # tiny: tests
+
+
 def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     """Build an untrained network and its layer-name map by architecture name."""
-    if arch.startswith("cifar_resnet"):
-        net = CifarResNet(num_classes=num_classes)
+    if arch in CIFAR_RESNET_WIDTHS:
+        net = CifarResNet(widths=CIFAR_RESNET_WIDTHS[arch], num_classes=num_classes)
         return net, resnet_layer_nodes(net.n_layers)
     if arch in ("resnet50", "wide_resnet50_2", "resnet18"):
         return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
