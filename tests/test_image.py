@@ -1,0 +1,118 @@
+"""image.py: the bad-input corpus (refused or converted), mask rules, and PIL <-> tensor helpers."""
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bad_inputs import MASK_SIZE, header_bomb, items
+from robust_synth.image import fit_square, load_image, load_mask, to_pil, to_tensor
+
+
+def _ids(corpus):
+    return [item.name for item in corpus]
+
+
+@pytest.mark.parametrize("item", items("image", "error"), ids=_ids(items("image", "error")))
+def test_bad_image_is_refused_with_a_clear_message(item):
+    with pytest.raises((ValueError, TypeError)) as info:
+        load_image(item.make(), name="image")
+    message = str(info.value)
+    assert re.search(item.match, message), message
+    assert message.startswith("image") and "\n" not in message
+
+
+@pytest.mark.parametrize("item", items("image", "ok"), ids=_ids(items("image", "ok")))
+def test_unusual_image_is_converted_to_rgb(item):
+    img = load_image(item.make())
+    assert isinstance(img, Image.Image) and img.mode == "RGB"
+    item.check(img)
+
+
+@pytest.mark.parametrize("item", items("mask", "error"), ids=_ids(items("mask", "error")))
+def test_bad_mask_is_refused(item):
+    with pytest.raises(ValueError, match=item.match):
+        load_mask(item.make(), MASK_SIZE)
+
+
+@pytest.mark.parametrize("item", items("mask", "ok"), ids=_ids(items("mask", "ok")))
+def test_mask_is_converted(item):
+    item.check(load_mask(item.make(), MASK_SIZE))
+
+
+def test_header_bomb_is_refused_before_decoding():
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="too large"):
+        load_image(header_bomb())
+    assert time.perf_counter() - start < 0.5
+
+
+def test_pixel_limit_follows_the_environment(monkeypatch):
+    img = Image.new("RGB", (200, 100))
+    assert load_image(img).size == (200, 100)
+    monkeypatch.setenv("ROBUST_SYNTH_MAX_INPUT_PIXELS", "10000")
+    with pytest.raises(ValueError, match="200x100 = 0.02 megapixels, the limit is 0.01"):
+        load_image(img)
+    with pytest.raises(ValueError, match="too large"):
+        load_image(np.zeros((100, 200, 3), np.uint8))
+
+
+def test_path_and_bytes_give_the_same_image(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    path = tmp_path / "x.png"
+    Image.fromarray(arr).save(path)
+    np.testing.assert_array_equal(np.asarray(load_image(path)), arr)
+    np.testing.assert_array_equal(np.asarray(load_image(str(path))), arr)
+    np.testing.assert_array_equal(np.asarray(load_image(path.read_bytes())), arr)
+
+
+def test_editor_mask_is_the_union_of_layers_and_ignores_background():
+    first = Image.new("RGBA", MASK_SIZE, (0, 0, 0, 0))
+    first.paste((255, 0, 0, 255), (0, 0, 4, 4))
+    second = Image.new("RGBA", MASK_SIZE, (0, 0, 0, 0))
+    second.paste((0, 0, 255, 30), (2, 2, 6, 6))
+    white = Image.new("RGB", MASK_SIZE, (255, 255, 255))
+    mask = load_mask({"background": white, "layers": [first, second], "composite": white}, MASK_SIZE)
+    expected = np.zeros((32, 32), bool)
+    expected[0:4, 0:4] = expected[2:6, 2:6] = True
+    np.testing.assert_array_equal(mask[0, 0].numpy().astype(bool), expected)
+
+
+def test_mask_resized_to_a_non_square_image_keeps_its_region():
+    mask = Image.new("L", (64, 32), 0)
+    mask.paste(255, (0, 0, 32, 32))
+    out = load_mask(mask, (32, 16))
+    assert out.shape == (1, 1, 16, 32)
+    assert out[0, 0, :, :16].all() and not out[0, 0, :, 16:].any()
+
+
+def test_mask_size_must_be_a_pair_of_positive_integers():
+    with pytest.raises(ValueError, match="width, height"):
+        load_mask(Image.new("L", (4, 4)), (4,))
+
+
+def test_fit_square_crops_the_centre():
+    img = Image.new("RGB", (30, 10), (255, 0, 0))
+    img.paste((0, 255, 0), (10, 0, 20, 10))
+    out = fit_square(img, 5)
+    assert out.size == (5, 5) and out.getpixel((2, 2)) == (0, 255, 0)
+    with pytest.raises(ValueError, match="positive integer"):
+        fit_square(img, 0)
+
+
+def test_tensor_round_trip_is_exact():
+    arr = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    x = to_tensor(Image.fromarray(arr))
+    assert x.shape == (1, 3, 9, 7) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_array_equal(np.asarray(to_pil(x)), arr)
+    np.testing.assert_array_equal(np.asarray(to_pil(x[0])), arr)
+
+
+def test_to_tensor_resizes_and_to_pil_clamps():
+    assert to_tensor(Image.new("RGB", (50, 40)), size=32).shape == (1, 3, 32, 32)
+    out = to_pil(torch.tensor([-1.0, 0.5, 2.0]).view(3, 1, 1))
+    assert out.getpixel((0, 0)) == (0, 128, 255)
+    with pytest.raises(ValueError, match="shape"):
+        to_pil(torch.zeros(2, 3, 4, 4))
