@@ -35,7 +35,10 @@ class Objective:
         return Objective(lambda out, x: -self(out, x), f"-{self.name}", self.layers)
 
     def __sub__(self, other: "Objective") -> "Objective":
-        return self + (-other)
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(lambda out, x: self(out, x) - other(out, x), f"{self.name} - {other.name}",
+                         self.layers + other.layers)
 
     def __repr__(self) -> str:
         return f"Objective({self.name})"
