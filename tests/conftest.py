@@ -29,3 +29,17 @@ def images():
     g = torch.Generator().manual_seed(0)
     return torch.rand(3, 3, 32, 32, generator=g)
 
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A tiny labelled image folder: <root>/{train,test}/<class>/*.png, 3 classes, 32×32, class-tinted noise."""
+    from PIL import Image
+    root, g = tmp_path / "images", torch.Generator().manual_seed(0)
+    for split, count in (("train", 12), ("test", 4)):
+        for k, cls in enumerate(("cat", "dog", "ship")):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(count):
+                pixels = (torch.rand(32, 32, 3, generator=g) * 128 + 40 * k).to(torch.uint8).numpy()
+                Image.fromarray(pixels).save(root / split / cls / f"{i:03d}.png")
+    return root
