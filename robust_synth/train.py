@@ -82,7 +82,8 @@ def train(cfg: TrainConfig) -> dict:
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
-    ckpt_path = Path(cfg.out).with_suffix(".ckpt")
+    ckpt_path = Path(f"{cfg.out}.ckpt")  # not with_suffix: stems like "...-l2-0.5" hold a dot
+    ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     start_epoch, elapsed = 0, 0.0
     if cfg.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -129,7 +130,7 @@ def save_model(net, classes, cfg: TrainConfig, elapsed: float, device) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}
-    save_file(tensors, str(out.with_suffix(".safetensors")), metadata={"name": cfg.name, "arch": cfg.arch})
+    save_file(tensors, f"{out}.safetensors", metadata={"name": cfg.name, "arch": cfg.arch})
     card = {
         "name": cfg.name, "arch": cfg.arch, "dataset": "CIFAR-10", "classes": classes,
         "mean": CIFAR_MEAN, "std": CIFAR_STD, "input_size": 32,
@@ -138,7 +139,7 @@ def save_model(net, classes, cfg: TrainConfig, elapsed: float, device) -> dict:
                      "command": "python -m robust_synth.train " + shlex.join(sys.argv[1:])},
         "parameters": sum(p.numel() for p in net.parameters()),
     }
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    Path(f"{out}.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
