@@ -97,12 +97,12 @@ def _editor_image(value: dict):
     return composite if composite is not None else value.get("background")
 
 
-def _open_any(image, name: str) -> Image.Image:
-    """Any accepted input as a PIL image in its own mode (no conversion yet)."""
+def open_image(image, *, name: str = "image") -> Image.Image:
+    """Validate any input load_image accepts and return it as a PIL image in its own mode (metadata kept)."""
     if image is None:
         raise ValueError(f"{name} is required")
     if isinstance(image, dict):
-        return _open_any(_editor_image(image), name)
+        return open_image(_editor_image(image), name=name)
     if isinstance(image, Image.Image):
         _check_pixels(name, *image.size)
         return image
@@ -161,7 +161,7 @@ def load_image(image, *, name: str = "image") -> Image.Image:
     one sentence for empty, truncated, corrupt or oversized input. Alpha is composited on white, EXIF orientation
     applied, 16-bit and float images rescaled to 8 bits, animated images give their first frame.
     """
-    return _to_rgb(_open_any(image, name), name)
+    return _to_rgb(open_image(image, name=name), name)
 
 
 def fit_square(img: Image.Image, size: int) -> Image.Image:
@@ -201,7 +201,7 @@ def _painted(img: Image.Image, name: str) -> np.ndarray:
 
 def _editor_layers_mask(value: dict, name: str) -> np.ndarray | None:
     layers = [layer for layer in value.get("layers") or [] if layer is not None]
-    masks = [_painted(_open_any(layer, f"{name} layer"), name) for layer in layers]
+    masks = [_painted(open_image(layer, name=f"{name} layer"), name) for layer in layers]
     if not masks:
         return None
     if any(m.shape != masks[0].shape for m in masks):
@@ -236,7 +236,7 @@ def load_mask(mask, size: tuple[int, int], *, name: str = "mask") -> torch.Tenso
         if painted is None:
             raise ValueError(f"{name} is empty: paint the region to fill or edit on the image")
     else:
-        painted = _painted(_open_any(mask, name), name)
+        painted = _painted(open_image(mask, name=name), name)
     painted = _resize_mask(painted, tuple(size), name)
     if not painted.any():
         raise ValueError(f"{name} is empty: paint the region to fill or edit (white or painted pixels)")
