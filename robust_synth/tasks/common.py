@@ -1,0 +1,199 @@
+"""Shared task plumbing: model and target resolution, defaults per model size, one PGD call, the recipe."""
+from __future__ import annotations
+
+import difflib
+import numbers
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .. import __version__, limits
+from ..engine import PGDConfig, PGDResult, pgd
+from ..features import RobustModel
+from ..image import fit_square, load_image, load_mask, to_pil, to_tensor
+from ..models import load_model
+
+PAPER_SIDE = 224  # the papers' ImageNet-class models see 224×224 inputs
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Default PGD settings of a task: L2 radius and step in [0,1] pixel units, number of steps."""
+    eps: float
+    step_size: float
+    steps: int
+
+
+def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> tuple[Preset, str]:
+    """The paper's settings for a model of input size `side`, and which rule produced them.
+
+    224 px: the ImageNet numbers. 32 px: the paper's own CIFAR numbers where it has them. Otherwise the
+    ImageNet numbers with eps and step scaled by side/224: the L2 norm of the same per-pixel change grows
+    with sqrt(pixels), i.e. with the side.
+    """
+    if side == PAPER_SIDE:
+        return imagenet, "paper (224 px)"
+    if cifar is not None and side == 32:
+        return cifar, "paper (CIFAR-10)"
+    k = side / PAPER_SIDE
+    return Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps), f"paper (224 px) scaled by {side}/224"
+
+
+def model_device(model: RobustModel) -> torch.device:
+    return model.mean.device
+
+
+def resolve_model(model) -> RobustModel:
+    """A registered model name or a loaded RobustModel -> RobustModel (unknown name: ValueError)."""
+    if not isinstance(model, (str, RobustModel)):
+        raise TypeError(f"model must be a registered model name or a RobustModel, got {type(model).__name__}")
+    return load_model(model, "cuda" if torch.cuda.is_available() else "cpu") if isinstance(model, str) else model
+
+
+def _resolve_one(names: list[str], target) -> int:
+    if isinstance(target, bool) or not isinstance(target, (numbers.Integral, str)):
+        raise ValueError(f"target must be a class name or index, got {target!r}")
+    if isinstance(target, str) and target.strip().isdigit():
+        target = int(target.strip())
+    if isinstance(target, numbers.Integral):
+        if not 0 <= target < len(names):
+            raise ValueError(f"class index {target} is out of range: the model has classes 0..{len(names) - 1}")
+        return int(target)
+    lowered = [n.lower() for n in names]
+    key = target.strip().lower()
+    if key in lowered:
+        return lowered.index(key)
+    close = difflib.get_close_matches(key, lowered, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(names[lowered.index(c)]) for c in close)}?" if close else \
+        f"; classes include {', '.join(names[:5])}, ..."
+    raise ValueError(f"unknown class {target!r} for this model{hint}")
+
+
+def resolve_targets(model: RobustModel, target) -> list[int]:
+    """A class name (case-insensitive), an index, or a list of them -> class indices (ValueError if unknown)."""
+    items = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not items:
+        raise ValueError("target must name at least one class")
+    return [_resolve_one(model.class_names, t) for t in items]
+
+
+def load_input(image, side: int, *, name: str = "image") -> torch.Tensor:
+    """Any accepted image -> (1, 3, side, side) in [0,1], centre-cropped (ValueError for bad input)."""
+    return to_tensor(fit_square(load_image(image, name=name), side))
+
+
+def load_input_mask(mask, image_size: tuple[int, int], side: int, *, name: str = "mask") -> torch.Tensor:
+    """A mask drawn on an image of image_size=(W, H) -> (1, 1, side, side) in {0,1}, cropped like the image."""
+    m = load_mask(mask, size=image_size, name=name)
+    m = to_tensor(fit_square(to_pil(m), side))[:, :1].gt(0.5).float()
+    if not 0 < m.sum() < m.numel():
+        raise ValueError(f"{name} is {'empty' if m.sum() == 0 else 'the whole image'} at the model's {side}x{side} "
+                         f"resolution: paint a larger region, or leave more of the image unpainted")
+    return m
+
+
+@torch.no_grad()
+def class_probability(model: RobustModel, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Softmax probability of `classes` (B,) for images x (B, 3, H, W)."""
+    probs = model(x).logits.float().softmax(1)
+    return probs.gather(1, classes.to(probs.device)[:, None]).squeeze(1)
+
+
+@torch.no_grad()
+def predict(model: RobustModel, x: torch.Tensor) -> torch.Tensor:
+    return model(x).logits.argmax(1)
+
+
+def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean PSNR in dB over the batch, images in [0,1]."""
+    mse = (x.float() - reference.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+@dataclass
+class Run:
+    """One task run: the model, resolved PGD settings, the seeded generator, timing and parameters for the recipe."""
+    task: str
+    model: RobustModel
+    seed: int
+    cfg: PGDConfig
+    defaults: str
+    callback: Callable | None
+    params: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.generator = torch.Generator().manual_seed(self.seed)  # CPU: the same draws on every device
+        self.device = model_device(self.model)
+
+    @property
+    def side(self) -> int:
+        return self.model.input_size
+
+    def noise_start(self, count: int) -> torch.Tensor:
+        """The papers' start for inversion and visualisation: randn/20 + 0.5, clamped to [0,1]."""
+        return (torch.randn(count, 3, self.side, self.side, generator=self.generator) / 20 + 0.5).clamp(0, 1)
+
+    def optimise(self, x0: torch.Tensor, objective, center: torch.Tensor | None = None) -> PGDResult:
+        """pgd() on the model's device; the user callback sees (step, total, x)."""
+        hook = None
+        if self.callback is not None:
+            hook = lambda step, x, loss: self.callback(step, self.cfg.steps, x)  # noqa: E731
+        center = None if center is None else center.to(self.device)
+        return pgd(self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
+
+    def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, **params):
+        """(images, recipe) or, with return_tensors, (images, recipe, x) where x is the (B, 3, H, W) CPU result."""
+        x = result.x.detach().float().cpu().clamp(0, 1)
+        images = [to_pil(xi) for xi in x]
+        recipe = self.recipe(result, metrics or {}, params)
+        return (images, recipe, x) if return_tensors else (images, recipe)
+
+    def recipe(self, result: PGDResult, metrics: dict, params: dict) -> dict:
+        loss_metrics = {"loss_start": result.losses[0] if result.losses else float(result.loss.mean()),
+                        "loss_end": float(result.loss.mean()), "steps_run": result.steps_run}
+        return {
+            "task": self.task, "model": self.model.name,
+            "params": _jsonable({**self.params, **params, "steps": self.cfg.steps, "eps": self.cfg.eps,
+                                 "step_size": self.cfg.step_size, "defaults": self.defaults}),
+            "seed": self.seed, "weights_sha256": getattr(self.model, "weights_sha256", None),
+            "version": __version__, "elapsed_s": round(time.perf_counter() - self.started, 3),
+            "metrics": _jsonable({**loss_metrics, **metrics}), "device": str(self.device),
+            "cancelled": result.cancelled,
+        }
+
+
+def _jsonable(value):
+    """Tensors, numpy scalars and tuples -> plain Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.tolist())
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return str(value)
+
+
+def start(task: str, model, *, seed, steps, eps, step_size, preset: Preset, cifar: Preset | None = None,
+          callback=None, n=None, frames=None, **params) -> Run:
+    """Validate the common parameters, load the model, fill unset eps / step_size / steps from the presets."""
+    if seed is None:
+        raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
+    limits.check_run(steps=steps, eps=eps, step_size=step_size, n=n, frames=frames, seed=seed)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
+    model = resolve_model(model)
+    defaults, rule = choose_preset(model.input_size, preset, cifar)
+    cfg = PGDConfig(constraint="l2", eps=float(eps if eps is not None else defaults.eps),
+                    step_size=float(step_size if step_size is not None else defaults.step_size),
+                    steps=int(steps if steps is not None else defaults.steps))
+    extra = {k: v for k, v in {"n": n, "frames": frames}.items() if v is not None}
+    return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})
