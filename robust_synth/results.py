@@ -25,6 +25,10 @@ PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
 STALE_TEMP_SECONDS = 3600                 # temp dirs older than this are left over from a crash: removed at start
 DEFAULT_MAX_MB = 2048
 log = logging.getLogger(__name__)
+# Shared by every ResultStore in the process (the app makes one per request): one eviction at a time, and the
+# sizes of result folders already measured (a result never changes once written), per root.
+_EVICTION_LOCK = threading.Lock()
+_FOLDER_SIZES: dict[Path, dict[str, int]] = {}
 
 
 def default_root() -> Path:
@@ -124,8 +128,6 @@ class ResultStore:
         self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
         if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int) or self.max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-        self._lock = threading.Lock()
-        self._sizes: dict[str, int] = {}
         self._remove_stale_temp_dirs()
 
     def save(self, images: list[Image.Image], recipe: dict, inputs: dict | None = None) -> str | None:
@@ -188,11 +190,12 @@ class ResultStore:
         os.utime(final, ns=(now, now))  # saved again: counts as new for eviction
 
     def _evict(self, keep: str) -> None:
-        with self._lock:
+        with _EVICTION_LOCK:
             try:
                 entries = self._entries()
-                sizes = {rid: self._sizes.get(rid) or _folder_bytes(self.root / rid) for _, rid in entries}
-                self._sizes = sizes
+                known = _FOLDER_SIZES.get(self.root, {})
+                sizes = {rid: known.get(rid) or _folder_bytes(self.root / rid) for _, rid in entries}
+                _FOLDER_SIZES[self.root] = sizes
                 total = sum(sizes.values())
                 for _, result_id in entries:
                     if total <= self.max_bytes:
