@@ -1,0 +1,263 @@
+"""Gatys-style neural style transfer through the PGD engine (unconstrained L-BFGS or Adam) on any registered model.
+
+Loss scaling: each style layer's term is the *relative* Gram error ‖G_l(x) − G_l(s)‖²_F / ‖G_l(s)‖²_F and the content
+term is mean((F(x) − F(c))²) / mean(F(c)²), so the same weights work on every network (CIFAR ResNet, ResNet-50,
+VGG) whatever its activation magnitudes. Style-layer weights and style-image blend weights are normalised to sum to 1.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from .. import __version__, limits, objectives
+from ..engine import PGDConfig, pgd
+from ..features import ModelOutput, RobustModel
+from ..image import load_image, to_pil, to_tensor
+from ..models import STANDARD_COUNTERPART, load_model
+from .. import style as st
+from .common import resolve_model
+
+DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
+MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
+DEFAULT_STEPS = {"lbfgs": 200, "adam": 300}         # L-BFGS converges in fewer steps (Gatys et al. 2016 use L-BFGS)
+DEFAULT_STEP_SIZE = {"lbfgs": 1.0, "adam": 0.02}    # L-BFGS: unit step (no line search); Adam: pixel units in [0,1]
+CONTENT_WEIGHT = 1.0     # relative content error (see the module docstring)
+STYLE_WEIGHT = 10.0      # relative Gram error, averaged over the style layers
+TV_WEIGHT = 0.01         # mean |neighbour difference|: removes high-frequency speckle without blurring edges
+
+
+class StyleContentNet:
+    """Routes "style/<layer>" to the style network and "content/<layer>" to the content one (one forward if same)."""
+
+    def __init__(self, style_net: RobustModel, content_net: RobustModel):
+        self.style_net, self.content_net = style_net, content_net
+
+    def __call__(self, x: torch.Tensor, layers=()) -> ModelOutput:
+        wanted = {"style": [], "content": []}
+        for key in layers:
+            role, layer = key.split("/", 1)
+            wanted[role].append(layer)
+        if self.content_net is self.style_net:
+            out = self.style_net(x, layers=wanted["style"] + wanted["content"])
+            outs = {"style": out, "content": out}
+        else:
+            outs = {"style": self.style_net(x, layers=wanted["style"]),
+                    "content": self.content_net(x, layers=wanted["content"])}
+        result = ModelOutput({f"{role}/{layer}": outs[role][layer] for role in wanted for layer in wanted[role]})
+        result["logits"] = outs["style"].logits
+        return result
+
+
+@torch.no_grad()
+def build_losses(net: StyleContentNet, content_x: torch.Tensor, style_xs: list[torch.Tensor], blend: list[float],
+                 style_layers, content_layer: str, layer_weights: dict[str, float]):
+    """(style, content) objectives, both normalised: weighted relative Gram error and relative feature error."""
+    keys = [f"style/{name}" for name in style_layers]
+    grams = {k: 0 for k in keys}
+    for s, w in zip(style_xs, blend):
+        out = net(s, layers=keys)
+        grams = {k: grams[k] + w * objectives.gram_matrix(out[k].float()) for k in keys}
+    weights = {f"style/{n}": layer_weights[n] / grams[f"style/{n}"].pow(2).sum().clamp_min(1e-12).item()
+               for n in style_layers}
+    content_key = f"content/{content_layer}"
+    target = net(content_x, layers=[content_key])[content_key].float()
+    content = objectives.content_loss(target, content_key) * (1.0 / target.pow(2).mean().clamp_min(1e-12).item())
+    return objectives.style_loss(grams, weights), content
+
+
+@torch.no_grad()
+def measure(net: StyleContentNet, x: torch.Tensor, style_obj, content_obj) -> dict[str, float]:
+    """Normalised style and content losses of image x (1, 3, H, W) in one forward."""
+    out = net(x, layers=style_obj.layers + content_obj.layers)
+    return {"style_loss": style_obj(out, x).item(), "content_loss": content_obj(out, x).item()}
+
+
+def _as_list(style_image) -> list:
+    items = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
+    if not items:
+        raise ValueError("style_image is an empty list: give at least one style image")
+    return items
+
+
+def _check_side(img: Image.Image, name: str, min_side: int = st.MIN_SIDE) -> None:
+    if min(img.size) < min_side:
+        raise ValueError(f"{name} is {img.size[0]}×{img.size[1]} px; both sides must be at least {min_side} px")
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.float64) / 255.0
+
+
+def _to_image(arr: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8))
+
+
+def _prepare_arrays(content: Image.Image, styles: list[Image.Image], match_histogram: bool, preserve_colors: bool):
+    """Content and style arrays to optimise on: histogram-matched styles, luminance-only when preserving colours."""
+    content_rgb = _to_array(content)
+    style_rgbs = [_to_array(s) for s in styles]
+    if match_histogram:
+        style_rgbs = [st.match_colors(s, content_rgb) for s in style_rgbs]
+    if not preserve_colors:
+        return content_rgb, style_rgbs
+    content_y = st.luminance(content_rgb)
+    return st.grey(content_y), [st.grey(st.match_luminance(st.luminance(s), content_y)) for s in style_rgbs]
+
+
+def _resized(arr: np.ndarray, long_side: int, name: str, min_side: int, device) -> torch.Tensor:
+    img = _to_image(arr)
+    img = img.resize(st.fit_long_side(*img.size, long_side), Image.Resampling.LANCZOS)
+    _check_side(img, f"{name} resized to a {long_side}-px long side", min_side)
+    return to_tensor(img).to(device)
+
+
+def _resolve(style_net, content_net, steps, optimizer, init, step_size, style_layers, content_layer, layer_weights):
+    if optimizer not in DEFAULT_STEPS:
+        raise ValueError(f"optimizer must be one of {list(DEFAULT_STEPS)}, got {optimizer!r}")
+    if init not in ("content", "noise"):
+        raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
+    steps = DEFAULT_STEPS[optimizer] if steps is None else steps
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    style_layers = st.check_layers(style_net, style_layers or st.preset_for(style_net).style, "style_layers")
+    content_layer = content_layer or st.preset_for(content_net).content
+    st.check_layers(content_net, [content_layer], "content_layer")
+    step_size = DEFAULT_STEP_SIZE[optimizer] if step_size is None else float(step_size)
+    return steps, step_size, style_layers, content_layer, st.layer_weight_map(style_layers, layer_weights)
+
+
+def _check_weights(**weights) -> None:
+    for name, w in weights.items():
+        if not (isinstance(w, (int, float)) and np.isfinite(w) and w >= 0):
+            raise ValueError(f"{name} must be a finite non-negative number, got {w!r}")
+    if weights["style_weight"] <= 0:
+        raise ValueError("style_weight must be positive: without a style term there is nothing to transfer")
+
+
+def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_model=None, style_weights=None,
+                   size=None, steps=None, optimizer="lbfgs", init="content", content_weight=CONTENT_WEIGHT,
+                   style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, style_scale=1.0, style_layers=None,
+                   content_layer=None, layer_weights=None, preserve_colors=False, match_histogram=False,
+                   pyramid=None, seed=0, eps=None, step_size=None, callback=None):
+    """Render content_image in the style of style_image (one image or a list blended by style_weights).
+
+    model: the style network (name or RobustModel); content_model: a separate content network (default: model).
+    size: output long side (default max(model input size, 256)); pyramid: coarse-to-fine long sides ending at size,
+    `steps` steps per level. eps is accepted for the uniform endpoint signature and ignored (unconstrained).
+    callback(step, total, x) runs every step; raising Cancelled returns the best image so far.
+    Returns ([PIL image], recipe).
+    """
+    start = time.perf_counter()
+    content = load_image(content_image, name="content_image")
+    styles = [load_image(s, name="style_image") for s in _as_list(style_image)]
+    for img, name in [(content, "content_image")] + [(s, "style_image") for s in styles]:
+        _check_side(img, name)
+    blend = st.normalised_weights(style_weights, len(styles), "style_weights")
+    _check_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+    if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 4):
+        raise ValueError(f"style_scale must be a number in (0, 4], got {style_scale!r}")
+
+    if seed is None:
+        raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
+    style_net = st.with_avg_pool(resolve_model(model))
+    device = style_net.mean.device
+    content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model, device=device))
+    steps, step_size, style_layers, content_layer, layer_w = _resolve(
+        style_net, content_net, steps, optimizer, init, step_size, style_layers, content_layer, layer_weights)
+    size = int(size or (pyramid[-1] if pyramid else max(style_net.input_size, MIN_DEFAULT_SIZE)))
+    levels = st.pyramid_levels(size, pyramid)
+    limits.check_run(steps=steps, step_size=step_size, side=size, seed=seed)
+    if round(size * style_scale) > limits.current().max_side:
+        raise ValueError(f"style_scale {style_scale:g} at size {size} resizes the style image to "
+                         f"{round(size * style_scale)} px, over the {limits.current().max_side} px limit")
+
+    net = StyleContentNet(style_net, content_net)
+    min_side = max(st.min_input_side(style_net), st.min_input_side(content_net))
+    content_arr, style_arrs = _prepare_arrays(content, styles, match_histogram, preserve_colors)
+    cfg = PGDConfig(constraint="none", optimizer=optimizer, step_size=step_size, steps=steps)
+    generator = torch.Generator().manual_seed(seed)  # CPU: the same noise on every device
+    total, x, result, losses = steps * len(levels), None, None, None
+    for i, level in enumerate(levels):
+        content_x = _resized(content_arr, level, "content_image", min_side, device)
+        style_xs = [_resized(s, round(level * style_scale), "style_image", min_side, device) for s in style_arrs]
+        style_obj, content_obj = build_losses(net, content_x, style_xs, blend, style_layers, content_layer, layer_w)
+        objective = style_weight * style_obj + content_weight * content_obj + tv_weight * objectives.total_variation()
+        if x is None:
+            x = content_x if init == "content" else torch.rand(content_x.shape, generator=generator).to(device)
+        else:
+            x = F.interpolate(x, size=content_x.shape[2:], mode="bicubic", align_corners=False).clamp(0, 1)
+        progress = None if callback is None else (
+            lambda step, x_, loss, offset=i * steps: callback(offset + step, total, x_))
+        result = pgd(net, x, objective, cfg, callback=progress)
+        x, losses = result.x, measure(net, result.x, style_obj, content_obj)
+        if result.cancelled:
+            break
+
+    image = to_pil(x[0:1].cpu())
+    if preserve_colors:
+        original = np.asarray(content.resize(image.size, Image.Resampling.LANCZOS), dtype=np.float64) / 255.0
+        image = _to_image(st.with_content_chrominance(st.luminance(_to_array(image)), original))
+    recipe = {
+        "task": "style_transfer", "model": style_net.name, "seed": seed,
+        "params": {"content_model": content_net.name, "style_weights": blend, "size": size, "steps": steps,
+                   "optimizer": optimizer, "init": init, "content_weight": content_weight,
+                   "style_weight": style_weight, "tv_weight": tv_weight, "style_scale": style_scale,
+                   "style_layers": list(style_layers), "content_layer": content_layer, "layer_weights": layer_w,
+                   "preserve_colors": preserve_colors, "match_histogram": match_histogram, "pyramid": levels,
+                   "seed": seed, "eps": eps, "step_size": step_size},
+        "weights_sha256": getattr(style_net, "weights_sha256", None),
+        "content_weights_sha256": getattr(content_net, "weights_sha256", None),
+        "version": __version__, "elapsed_s": round(time.perf_counter() - start, 3),
+        "metrics": losses, "device": str(device), "output_size": list(image.size),
+        "cancelled": bool(result.cancelled),
+    }
+    return [image], recipe
+
+
+def labelled_grid(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
+    """One row of images scaled to `height`, each with its label underneath."""
+    font = ImageFont.load_default(size=max(10, height // 18))
+    tiles = [img.convert("RGB").resize(st.fit_long_side(*img.size, height * max(img.size) // img.size[1]))
+             for img in images]
+    band = font.size + 8
+    grid = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height + band), "white")
+    draw, left = ImageDraw.Draw(grid), 0
+    for tile, label in zip(tiles, labels):
+        grid.paste(tile, (left, 0))
+        draw.text((left + 4, height + 4), label, fill="black", font=font)
+        left += tile.width + 4
+    return grid
+
+
+def compare_style_transfer(content_image, style_image, models=None, **kwargs):
+    """The same content and style through several style networks: (labelled grid, recipe with one run per model).
+
+    models default to the default robust model and its standard counterpart. kwargs go to style_transfer.
+    """
+    models = list(models or [DEFAULT_MODEL, STANDARD_COUNTERPART[DEFAULT_MODEL]])
+    if not models:
+        raise ValueError("models is empty: give at least one model name")
+    start, callback, runs, results = time.perf_counter(), kwargs.pop("callback", None), [], []
+    for i, name in enumerate(models):
+        progress = None if callback is None else (
+            lambda step, total, x, i=i: callback(i * total + step, len(models) * total, x))
+        images, recipe = style_transfer(content_image, style_image, name, callback=progress, **kwargs)
+        results.append(images[0])
+        runs.append(recipe)
+        if recipe["cancelled"]:
+            break
+    content = load_image(content_image, name="content_image")
+    styles = [load_image(s, name="style_image") for s in _as_list(style_image)]
+    grid = labelled_grid([content, *styles, *results],
+                         ["content"] + ["style"] * len(styles) + [r["model"] for r in runs])
+    names = [r["model"] for r in runs]
+    recipe = {"task": "style_transfer", "model": ", ".join(names), "models": names, "runs": runs,
+              "seed": kwargs.get("seed", 0), "version": __version__,
+              "elapsed_s": round(time.perf_counter() - start, 3), "cancelled": runs[-1]["cancelled"]}
+    return grid, recipe

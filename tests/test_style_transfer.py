@@ -1,0 +1,189 @@
+"""Style transfer: Gram formula, loss decrease, layer presets, colour preservation, pyramid, bad inputs, determinism."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from skimage.color import rgb2yiq
+
+from conftest import make_tiny_model
+from robust_synth import Cancelled, objectives
+from robust_synth.architectures import build, vgg_layer_nodes
+from robust_synth.features import RobustModel
+from robust_synth.models import REGISTRY
+from robust_synth.style import ARCH_PRESETS, preset_for, with_avg_pool
+from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, compare_style_transfer, measure,
+                                               style_transfer)
+from robust_synth.image import to_tensor
+
+
+def _content(width=48, height=40):
+    """A smooth bluish gradient with a bright disc: structure for the content term."""
+    yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+    img = np.stack([0.2 + 0.3 * xx, 0.3 + 0.3 * yy, 0.7 - 0.2 * xx], axis=2)
+    img[(xx - 0.5) ** 2 + (yy - 0.4) ** 2 < 0.04] = 0.9
+    return np.clip(img, 0, 1)
+
+
+def _style(size=40):
+    """Red and yellow diagonal stripes: a strongly coloured texture."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    stripes = ((xx + yy) // 4) % 2
+    return np.stack([0.9 * np.ones_like(xx), 0.8 * stripes, 0.1 * stripes], axis=2).astype(np.float64)
+
+
+class TinyVGG(nn.Module):
+    """Five VGG-style blocks (max-pooled) with torchvision's features/classifier layout, a few channels each."""
+
+    def __init__(self):
+        super().__init__()
+        layers, c_in = [], 3
+        for block, (width, convs) in enumerate([(4, 1), (4, 1), (8, 2), (8, 2), (8, 1)]):
+            for _ in range(convs):
+                layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU()]
+                c_in = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(), nn.Linear(8, 8), nn.ReLU(),
+                                        nn.Dropout(), nn.Linear(8, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _tiny_vgg():
+    torch.manual_seed(0)
+    net = TinyVGG()
+    return RobustModel(net, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), vgg_layer_nodes(net), name="tiny-vgg",
+                       class_names=[str(i) for i in range(10)], input_size=32)
+
+
+def test_gram_matrix_matches_formula():
+    feats = torch.randn(2, 3, 4, 5)
+    expected = torch.stack([f.reshape(3, -1) @ f.reshape(3, -1).T for f in feats]) / (3 * 4 * 5)
+    torch.testing.assert_close(objectives.gram_matrix(feats), expected)
+
+
+def test_style_loss_decreases_and_recipe_is_complete(tiny_model):
+    content, style = _content(), _style()
+    net = StyleContentNet(tiny_model, tiny_model)
+    preset = preset_for(tiny_model)
+    content_x = to_tensor(content)
+    style_obj, content_obj = build_losses(net, content_x, [to_tensor(style)], [1.0], preset.style, preset.content,
+                                          {name: 0.25 for name in preset.style})
+    before = measure(net, content_x, style_obj, content_obj)
+    images, recipe = style_transfer(content, style, tiny_model, size=48, steps=8)
+    assert recipe["metrics"]["style_loss"] < 0.7 * before["style_loss"]
+    assert before["content_loss"] == 0 < recipe["metrics"]["content_loss"]
+    assert images[0].size == (48, 40)
+    json.dumps(recipe)
+    assert recipe["task"] == "style_transfer" and recipe["params"]["style_layers"] == list(preset.style)
+    assert recipe["params"]["content_layer"] == "layer3" and recipe["params"]["steps"] == 8
+    assert {"weights_sha256", "version", "elapsed_s", "device", "seed"} <= set(recipe)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_PRESETS))
+def test_presets_name_layers_of_each_architecture(arch):
+    with torch.device("meta"):  # structure only: no memory, no weights
+        net, nodes = build(arch, 10)
+    modules = dict(net.named_modules())
+    preset = ARCH_PRESETS[arch]
+    for layer in (*preset.style, preset.content):
+        assert layer in nodes and nodes[layer] in modules
+
+
+def test_every_registered_model_has_a_preset():
+    assert {spec.arch for spec in REGISTRY.values()} <= set(ARCH_PRESETS)
+
+
+def test_avg_pool_copy_shares_weights_and_leaves_the_model_alone():
+    model = _tiny_vgg()
+    x = torch.rand(1, 3, 32, 32)
+    before = model(x, layers=["relu5_1"])["relu5_1"]
+    copy = with_avg_pool(model)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in copy.net.features)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.net.features) == 5
+    assert copy.net.features[0].weight is model.net.features[0].weight
+    assert with_avg_pool(model) is copy and with_avg_pool(make_tiny_model()).net.layer1 is not None
+    torch.testing.assert_close(model(x, layers=["relu5_1"])["relu5_1"], before)
+    images, recipe = style_transfer(_content(), _style(), model, size=48, steps=2)
+    assert recipe["params"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert recipe["params"]["content_layer"] == "relu4_2"
+    with pytest.raises(ValueError, match="at least 32 px"):  # five pools need 32 px
+        style_transfer(_content(), _style(), model, size=32, steps=1)
+
+
+def _chrominance(img):
+    return rgb2yiq(np.asarray(img, dtype=np.float64) / 255)[..., 1:]
+
+
+def test_preserve_colors_keeps_the_content_chrominance(tiny_model):
+    content, style = _content(), _style()
+    adam = {"size": 48, "steps": 5, "optimizer": "adam", "step_size": 0.05}
+    kept, _ = style_transfer(content, style, tiny_model, preserve_colors=True, **adam)
+    free, _ = style_transfer(content, style, tiny_model, **adam)
+    target = _chrominance(np.round(content * 255).astype(np.uint8))
+    assert np.abs(_chrominance(kept[0]) - target).mean() < 0.01
+    assert np.abs(_chrominance(free[0]) - target).mean() > 0.02
+
+
+def test_match_histogram_and_blended_styles_run(tiny_model):
+    images, recipe = style_transfer(_content(), [_style(), _style(32)[::-1]], tiny_model, size=32, steps=2,
+                                    style_weights=[3, 1], match_histogram=True, optimizer="adam")
+    assert recipe["params"]["style_weights"] == [0.75, 0.25] and images[0].size == (32, 27)
+
+
+def test_pyramid_gives_the_requested_size_and_counts_steps(tiny_model):
+    seen = []
+    images, recipe = style_transfer(_content(80, 60), _style(), tiny_model, pyramid=[32, 64], steps=2,
+                                    callback=lambda step, total, x: seen.append((step, total, tuple(x.shape))))
+    assert images[0].size == (64, 48) and recipe["params"]["pyramid"] == [32, 64]
+    assert [s[:2] for s in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert seen[0][2] == (1, 3, 24, 32) and seen[-1][2] == (1, 3, 48, 64)
+
+
+def test_cancel_returns_the_best_so_far(tiny_model):
+    def stop(step, total, x):
+        if step == 2:
+            raise Cancelled
+    images, recipe = style_transfer(_content(), _style(), tiny_model, size=32, steps=5, pyramid=[20, 32],
+                                    callback=stop)
+    assert recipe["cancelled"] and recipe["output_size"] == [20, 17] and images[0].size == (20, 17)
+
+
+def test_same_seed_same_image(tiny_model):
+    run = lambda seed: np.asarray(style_transfer(_content(), _style(), tiny_model, size=32, steps=3, init="noise",
+                                                 seed=seed)[0][0])
+    assert np.array_equal(run(3), run(3))
+    assert not np.array_equal(run(3), run(4))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"content_image": np.zeros((8, 8, 3))}, "at least 16 px"),
+    ({"style_image": []}, "empty list"),
+    ({"style_image": [_style(), _style()], "style_weights": [0, 0]}, "positive sum"),
+    ({"style_image": [_style(), _style()], "style_weights": [1]}, "one weight per item"),
+    ({"size": 5000}, "side must be"),
+    ({"size": 64, "style_scale": 40}, "style_scale"),
+    ({"style_layers": ["relu9_9"]}, "unknown style_layers"),
+    ({"optimizer": "sgd"}, "optimizer must be"),
+    ({"pyramid": [64, 32], "size": 32}, "must increase"),
+    ({"style_weight": 0}, "style_weight must be positive"),
+])
+def test_bad_inputs_give_clear_errors(tiny_model, kwargs, message):
+    args = {"content_image": _content(), "style_image": _style(), "size": 32, "steps": 1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        style_transfer(model=tiny_model, **args)
+
+
+def test_separate_content_network_and_comparison_grid(tiny_model):
+    other = make_tiny_model(seed=1)
+    other.name = "tiny-b"
+    _, recipe = style_transfer(_content(), _style(), tiny_model, content_model=other, size=32, steps=2)
+    assert recipe["model"] == "tiny" and recipe["params"]["content_model"] == "tiny-b"
+    grid, recipe = compare_style_transfer(_content(), _style(), models=[tiny_model, other], size=32, steps=2)
+    assert recipe["models"] == ["tiny", "tiny-b"] and len(recipe["runs"]) == 2
+    assert grid.height > 32 and grid.width > 4 * 32
+    json.dumps(recipe)
