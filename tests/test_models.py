@@ -1,0 +1,91 @@
+"""Model registry: the names DESIGN.md promises, describe(), errors, embedded models, the per-device cache."""
+import pytest
+import torch
+
+from robust_synth import RobustModel, load_model, models
+
+DESIGN_NAMES = [
+    "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0", "imagenet-resnet50-l2-0.25", "imagenet-resnet50-l2-0.5",
+    "imagenet-resnet50-l2-1", "imagenet-resnet50-l2-5", "imagenet-resnet50-linf-4", "imagenet-vgg16bn-l2-3",
+    "imagenet-vgg16bn-l2-0", "imagenet-wideresnet50x2-l2-3", "imagenet-vgg19-standard",
+    "imagenet-resnet50-standard", "cifar10-resnet-l2-0.5", "cifar10-resnet-standard",
+]
+EMBEDDED = ["cifar10-resnet-l2-0.5", "cifar10-resnet-standard"]
+
+
+@pytest.fixture
+def private_cache(monkeypatch):
+    monkeypatch.setattr(models, "_cache", {})
+    return models._cache
+
+
+def cifar_like_images() -> torch.Tensor:
+    """Four 32×32 scenes: sky over grass, a red blob on white, a dark shape on blue water, a smooth gradient."""
+    x = torch.zeros(4, 3, 32, 32)
+    x[0, :, :16] = torch.tensor([0.5, 0.7, 0.95]).view(3, 1, 1)
+    x[0, :, 16:] = torch.tensor([0.2, 0.6, 0.2]).view(3, 1, 1)
+    x[1] = 1.0
+    x[1, :, 10:22, 8:24] = torch.tensor([0.8, 0.1, 0.1]).view(3, 1, 1)
+    x[2] = torch.tensor([0.1, 0.3, 0.7]).view(3, 1, 1)
+    x[2, :, 12:20, 4:28] = 0.15
+    x[3] = torch.linspace(0, 1, 32).view(1, 1, 32).expand(3, 32, 32)
+    return x
+
+
+def test_registry_has_every_name_from_the_design():
+    assert set(DESIGN_NAMES) <= set(models.REGISTRY)
+    assert all(spec.name == name for name, spec in models.REGISTRY.items())
+
+
+@pytest.mark.parametrize("name", DESIGN_NAMES)
+def test_describe_reports_the_fields_clients_use(name):
+    spec = models.get_spec(name)
+    info = models.describe(spec)
+    assert {"name", "dataset", "arch", "source", "num_classes", "input_size", "robustness", "standard_counterpart",
+            "available", "metrics", "license", "citation"} <= set(info)
+    assert info["name"] == name and isinstance(info["available"], bool)
+    assert info["num_classes"] == (10 if name.startswith("cifar10") else 1000)
+    assert (info["robustness"] is None) == name.endswith(("-standard", "-l2-0"))
+    if info["robustness"]:
+        assert info["robustness"]["norm"] in ("l2", "linf") and info["robustness"]["eps"] > 0
+
+
+def test_unknown_model_name_lists_the_available_ones():
+    with pytest.raises(ValueError, match="unknown model 'imagenet-resnet9000'") as info:
+        models.get_spec("imagenet-resnet9000")
+    assert all(name in str(info.value) for name in DESIGN_NAMES)
+
+
+def test_standard_counterparts_are_registered_non_robust_models_of_the_same_dataset():
+    assert models.STANDARD_COUNTERPART["cifar10-resnet-l2-0.5"] == "cifar10-resnet-standard"
+    for robust, standard in models.STANDARD_COUNTERPART.items():
+        assert models.get_spec(robust).robust and not models.get_spec(standard).robust
+        assert models.get_spec(robust).dataset == models.get_spec(standard).dataset
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_embedded_models_load_by_name_and_classify(name, private_cache):
+    spec = models.get_spec(name)
+    assert models.is_available(spec)
+    model = load_model(name)
+    assert model.spec == spec and model.name == name and model.input_size == 32
+    assert model.class_names == models.CIFAR10_CLASSES
+    assert model.weights_sha256 == models.file_sha256(models.embedded_path(spec))
+    logits = model.classify(cifar_like_images())
+    assert logits.shape == (4, 10) and torch.isfinite(logits).all()
+    torch.testing.assert_close(model.classify(cifar_like_images()), logits)
+
+
+def test_load_model_caches_one_model_per_device(private_cache):
+    name = EMBEDDED[0]
+    cpu = load_model(name)
+    assert load_model(name, torch.device("cpu")) is cpu
+    meta = load_model(name, "meta")
+    assert meta is not cpu and next(meta.parameters()).device.type == "meta"
+    assert next(cpu.parameters()).device.type == "cpu"
+    assert set(private_cache) == {(name, "cpu"), (name, "meta")}
+
+
+def test_a_loaded_model_passes_through(tiny_model):
+    assert load_model(tiny_model) is tiny_model
+    assert isinstance(tiny_model, RobustModel)
