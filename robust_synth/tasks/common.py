@@ -136,13 +136,13 @@ class Run:
         """The papers' start for inversion and visualisation: randn/20 + 0.5, clamped to [0,1]."""
         return (torch.randn(count, 3, self.side, self.side, generator=self.generator) / 20 + 0.5).clamp(0, 1)
 
-    def optimise(self, x0: torch.Tensor, objective, center: torch.Tensor | None = None) -> PGDResult:
-        """pgd() on the model's device; the user callback sees (step, total, x)."""
+    def optimise(self, x0: torch.Tensor, objective, center: torch.Tensor | None = None, net=None) -> PGDResult:
+        """pgd() on the model's device (through `net`, a wrapper of the model, if given); callback(step, total, x)."""
         hook = None
         if self.callback is not None:
             hook = lambda step, x, loss: self.callback(step, self.cfg.steps, x)  # noqa: E731
         center = None if center is None else center.to(self.device)
-        return pgd(self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
+        return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
 
     def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, **params):
         """(images, recipe) or, with return_tensors, (images, recipe, x) where x is the (B, 3, H, W) CPU result."""
