@@ -32,6 +32,14 @@ def test_bad_input_is_one_line_error(tmp_path, capsys):
     assert rc == 2 and "did you mean 'cat'" in capsys.readouterr().err and not list(tmp_path.glob("*.png"))
 
 
+REQUIRED = {  # task -> its required options
+    "generate": ["--target", "cat"], "inpaint": ["--image", "a", "--mask", "b"], "super_resolve": ["--image", "a"],
+    "translate": ["--image", "a", "--target", "cat"], "sketch_to_image": ["--image", "a", "--target", "cat"],
+    "paint_features": ["--image", "a", "--mask", "b", "--feature", "1"], "invert": ["--image", "a"],
+    "interpolate": ["--image-a", "a", "--image-b", "b"], "visualize_feature": ["--feature", "1"],
+}
+
+
 def test_every_task_has_a_subcommand_with_typed_options():
     parser = build_parser()
     for name, required in REQUIRED.items():
@@ -40,8 +48,3 @@ def test_every_task_has_a_subcommand_with_typed_options():
                               "--feature", "7", "--eps", "2.5"])
     assert args.feature == 7 and args.eps == 2.5
 
-
-REQUIRED = {"generate": ["--target", "cat"], "inpaint": ["--image", "a", "--mask", "b"], "super_resolve": ["--image", "a"],
-              "translate": ["--image", "a", "--target", "cat"], "sketch_to_image": ["--image", "a", "--target", "cat"],
-              "paint_features": ["--image", "a", "--mask", "b", "--feature", "1"], "invert": ["--image", "a"],
-              "interpolate": ["--image-a", "a", "--image-b", "b"], "visualize_feature": ["--feature", "1"]}
