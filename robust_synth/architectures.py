@@ -1,6 +1,8 @@
 """Network builders: the small CIFAR ResNet of the embedded models, and torchvision's ImageNet archs."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torchvision
@@ -74,6 +76,18 @@ def vgg_layer_nodes(net: nn.Module) -> dict[str, str]:
     return nodes
 
 
+def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
+    """Plain conv-BN-ReLU pairs with max-pooling, no shortcuts: another family than CifarResNet (quality judge)."""
+    layers, c_in = [], 3
+    for w in widths:
+        for c in (c_in, w):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        layers.append(nn.MaxPool2d(2))
+        c_in = w
+    return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
+                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes)))
+
+
 CIFAR_RESNET_WIDTHS = {"cifar_resnet": (32, 64, 128, 256), "cifar_resnet_tiny": (8, 8, 16, 16)}  # tiny: tests
 
 
@@ -82,6 +96,8 @@ def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     if arch in CIFAR_RESNET_WIDTHS:
         net = CifarResNet(widths=CIFAR_RESNET_WIDTHS[arch], num_classes=num_classes)
         return net, resnet_layer_nodes(net.n_layers)
+    if arch == "cifar_convnet":
+        return cifar_convnet(num_classes), {"rep": "flatten", "logits": "fc"}
     if arch in ("resnet50", "wide_resnet50_2", "resnet18"):
         return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
     if arch in ("vgg16_bn", "vgg19"):
