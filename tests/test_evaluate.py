@@ -71,6 +71,7 @@ def test_training_mode_is_restored(tiny_model, data):
     ({"images": torch.zeros(16, 3, 32, 32, dtype=torch.int32)}, TypeError, "uint8"),
     ({"norm": "l1"}, ValueError, "norm 'l2' or 'linf'"),
     ({"eps": -1.0}, ValueError, "eps >= 0"),
+    ({"n_robust": 0}, ValueError, "n, n_robust >= 1"),
 ])
 def test_bad_input_is_a_clear_error(tiny_model, data, kwargs, error, message):
     args = {"images": data[0], "labels": data[1], "eps": 0.5, **kwargs}
