@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from .constraints import Unconstrained, make_constraint
+
+# Device types where the fast paths switch on (tests widen them to "cpu" to check the paths' results there).
+AUTOCAST_DEVICE_TYPES = ("cuda",)       # bf16 autocast: fast on GPUs, slower than float32 on most CPUs
+CHANNELS_LAST_DEVICE_TYPES = ("cuda",)  # NHWC convolutions: what cuDNN's fast bf16 kernels want
+_CONVERT_LOCK = threading.Lock()
 
 
 class Cancelled(Exception):
@@ -24,6 +30,8 @@ class PGDConfig:
     keep_best: bool = True       # return each sample's lowest-loss iterate, not the last one
     optimizer: str = "lbfgs"     # step rule for constraint="none" (style transfer): "lbfgs" | "adam"
     autocast: bool = True        # bf16 autocast on CUDA (ignored on CPU, where float32 is faster)
+    channels_last: bool = True   # on CUDA, convert the model's conv weights to NHWC once (faster cuDNN kernels)
+    cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -40,20 +48,70 @@ class PGDResult:
     cancelled: bool = False
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, enabled: bool, cache: bool = True):
+    if enabled and device.type in AUTOCAST_DEVICE_TYPES:
+        # The weight-cast cache must be off inside a CUDA-graph capture (PyTorch's CUDA-graph notes).
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
-def _evaluate(model, objective, x, cfg):
-    with _autocast(x.device, cfg.autocast):
+def _evaluate(model, objective, x, cfg, cache: bool = True):
+    with _autocast(x.device, cfg.autocast, cache):
         out = model(x, layers=objective.layers)
         loss = objective(out, x)
     if loss.shape != (x.shape[0],):
         raise ValueError(f"objective {objective.name!r} must return one loss per sample, shape "
                          f"({x.shape[0]},), got {tuple(loss.shape)}")
     return loss.float()
+
+
+def _use_channels_last(model, device: torch.device, cfg: PGDConfig) -> None:
+    """Convert the model's 4-d weights to channels_last once (idempotent; the image itself stays NCHW)."""
+    if not (cfg.channels_last and device.type in CHANNELS_LAST_DEVICE_TYPES and isinstance(model, torch.nn.Module)):
+        return
+    with _CONVERT_LOCK:
+        weights = [p for p in model.parameters() if p.dim() == 4]
+        if weights and not weights[0].is_contiguous(memory_format=torch.channels_last):
+            model.to(memory_format=torch.channels_last)
+
+
+def _eager_step(model, objective, constraint, cfg, center, cache: bool = True):
+    """step(x) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, step, projection."""
+    def step(x):
+        x = x.detach().requires_grad_(True)
+        loss = _evaluate(model, objective, x, cfg, cache)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        return loss.detach(), constraint.project(constraint.step(x.detach(), grad), center)
+    return step
+
+
+class _GraphedStep:
+    """The same step captured once as a CUDA graph and replayed on static buffers (no per-step launches)."""
+
+    WARMUP = 3  # eager runs on a side stream before capture: cuDNN autotuning, lazy init, the FX extractor
+
+    def __init__(self, step, x: torch.Tensor):
+        self.x_in = x.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP):
+                step(self.x_in)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.loss_out, self.x_out = step(self.x_in)
+
+    def __call__(self, x):
+        self.x_in.copy_(x)
+        self.graph.replay()
+        return self.loss_out.clone(), self.x_out.clone()
+
+
+def _make_step(model, objective, constraint, cfg, center, x):
+    if cfg.cuda_graph and x.is_cuda and not isinstance(constraint, Unconstrained):
+        return _GraphedStep(_eager_step(model, objective, constraint, cfg, center, cache=False), x)
+    return _eager_step(model, objective, constraint, cfg, center)
 
 
 def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, center: torch.Tensor | None = None,
@@ -65,6 +123,7 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     x0: (B, C, H, W) start in [0,1]. objective: returns per-sample losses (B,).
     callback(step, x, loss) runs after each step; raising Cancelled stops the run.
     One forward and one backward per step, plus one forward without grad to score the last iterate.
+    No host-device synchronisation inside the loop unless the callback reads tensors back.
     """
     if x0.dim() != 4:
         raise ValueError(f"x0 must be a (B, C, H, W) batch, got shape {tuple(x0.shape)}")
@@ -76,22 +135,18 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     x = constraint.project(x, center)
     if isinstance(constraint, Unconstrained):
         constraint.bind(x)
+    _use_channels_last(model, x.device, cfg)
+    step_fn = _make_step(model, objective, constraint, cfg, center, x)
 
     best_x, best_loss = x.clone(), torch.full((x.shape[0],), float("inf"), device=x.device)
-    losses: list[torch.Tensor] = []
+    losses: list[torch.Tensor] = []  # per-sample losses, kept on device: no host sync inside the loop
     cancelled, steps_run = False, 0
     for step in range(cfg.steps):
-        x.requires_grad_(True)
-        loss = _evaluate(model, objective, x, cfg)
-        (grad,) = torch.autograd.grad(loss.sum(), x)
-        x = x.detach()
-        loss = loss.detach()
+        loss, x_next = step_fn(x)
         if cfg.keep_best:
-            better = loss < best_loss
-            best_loss = torch.where(better, loss, best_loss)
-            best_x[better] = x[better]
-        losses.append(loss.mean())  # kept on device: no host sync inside the loop
-        x = constraint.project(constraint.step(x, grad), center)
+            best_x, best_loss = _keep_better(x, loss, best_x, best_loss)
+        losses.append(loss)
+        x = x_next
         steps_run = step + 1
         if callback is not None:
             try:
@@ -102,10 +157,14 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
 
     with torch.no_grad():
         final_loss = _evaluate(model, objective, x, cfg)
-    losses = torch.stack(losses).tolist() if losses else []
+    mean_losses = torch.stack(losses).mean(1).tolist() if losses else []
     if not cfg.keep_best:
-        return PGDResult(x, final_loss, losses, steps_run, cancelled)
-    better = final_loss < best_loss
-    best_loss = torch.where(better, final_loss, best_loss)
-    best_x[better] = x[better]
-    return PGDResult(best_x, best_loss, losses, steps_run, cancelled)
+        return PGDResult(x, final_loss, mean_losses, steps_run, cancelled)
+    best_x, best_loss = _keep_better(x, final_loss, best_x, best_loss)
+    return PGDResult(best_x, best_loss, mean_losses, steps_run, cancelled)
+
+
+def _keep_better(x, loss, best_x, best_loss):
+    """Per-sample best iterate with torch.where: no boolean indexing, so no host-device sync."""
+    better = loss < best_loss
+    return torch.where(better.view(-1, *[1] * (x.dim() - 1)), x, best_x), torch.where(better, loss, best_loss)

@@ -44,6 +44,17 @@ class Objective:
         return f"Objective({self.name})"
 
 
+def _on_device(t: torch.Tensor) -> Callable[[torch.device], torch.Tensor]:
+    """on(device) -> t on that device, copied once per device: no host-to-device copy (a sync) at every step."""
+    copies = {t.device: t}
+
+    def on(device: torch.device) -> torch.Tensor:
+        if device not in copies:
+            copies[device] = t.to(device)
+        return copies[device]
+    return on
+
+
 def _check_targets(targets: torch.Tensor) -> torch.Tensor:
     if targets.dim() != 1 or targets.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"targets must be a 1-d integer tensor of class indices, got {targets.dtype} {tuple(targets.shape)}")
@@ -52,18 +63,18 @@ def _check_targets(targets: torch.Tensor) -> torch.Tensor:
 
 def class_loss(targets: torch.Tensor) -> Objective:
     """Cross-entropy toward `targets` (B,): minimising it makes the model see the target class."""
-    targets = _check_targets(targets)
-    return Objective(lambda out, x: F.cross_entropy(out.logits.float(), targets.to(x.device), reduction="none"),
+    targets = _on_device(_check_targets(targets))
+    return Objective(lambda out, x: F.cross_entropy(out.logits.float(), targets(x.device), reduction="none"),
                      "class_ce")
 
 
 def logit_margin(targets: torch.Tensor) -> Objective:
     """max_{j≠y} z_j − z_y (Carlini-Wagner margin): minimising it pushes the target logit above the rest."""
-    targets = _check_targets(targets)
+    targets = _on_device(_check_targets(targets))
 
     def fn(out, x):
         z = out.logits.float()
-        y = targets.to(x.device)
+        y = targets(x.device)
         zy = z.gather(1, y[:, None]).squeeze(1)
         others = z.scatter(1, y[:, None], float("-inf"))
         return others.max(1).values - zy
@@ -73,10 +84,11 @@ def logit_margin(targets: torch.Tensor) -> Objective:
 def representation_match(target_rep: torch.Tensor, layer: str = REP) -> Objective:
     """‖R(x) − R*‖ / ‖R*‖ per sample (Engstrom et al. 2019, representation inversion)."""
     target = target_rep.detach().flatten(1).float()
-    denom = target.norm(dim=1).clamp_min(1e-12)
+    denom = _on_device(target.norm(dim=1).clamp_min(1e-12))
+    target = _on_device(target)
 
     def fn(out, x):
-        return (out[layer].flatten(1).float() - target.to(x.device)).norm(dim=1) / denom.to(x.device)
+        return (out[layer].flatten(1).float() - target(x.device)).norm(dim=1) / denom(x.device)
     return Objective(fn, f"rep_match[{layer}]", [layer])
 
 
@@ -102,16 +114,16 @@ def _check_mask(mask: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
 
 def masked_mse(x0: torch.Tensor, mask: torch.Tensor) -> Objective:
     """mean(((x − x0)·(1 − m))²) per sample: keeps pixels outside the mask (m = 1 where free) near x0."""
-    keep = 1 - _check_mask(mask, x0)
-    x0 = x0.detach().float()
-    return Objective(lambda out, x: (((x - x0.to(x.device)) * keep.to(x.device)) ** 2).flatten(1).mean(1), "masked_mse")
+    keep = _on_device(1 - _check_mask(mask, x0))
+    x0 = _on_device(x0.detach().float())
+    return Objective(lambda out, x: (((x - x0(x.device)) * keep(x.device)) ** 2).flatten(1).mean(1), "masked_mse")
 
 
 def masked_l2(x0: torch.Tensor, mask: torch.Tensor) -> Objective:
     """‖(x − x0)·(1 − m)‖₂ per sample: the feature-painting consistency term (Engstrom et al. 2019)."""
-    keep = 1 - _check_mask(mask, x0)
-    x0 = x0.detach().float()
-    return Objective(lambda out, x: ((x - x0.to(x.device)) * keep.to(x.device)).flatten(1).norm(dim=1), "masked_l2")
+    keep = _on_device(1 - _check_mask(mask, x0))
+    x0 = _on_device(x0.detach().float())
+    return Objective(lambda out, x: ((x - x0(x.device)) * keep(x.device)).flatten(1).norm(dim=1), "masked_l2")
 
 
 def gram_matrix(feats: torch.Tensor) -> torch.Tensor:
@@ -130,12 +142,12 @@ def style_loss(target_grams: dict[str, torch.Tensor], weights: dict[str, float] 
     if not target_grams:
         raise ValueError("style_loss needs at least one style layer")
     weights = weights or {name: 1.0 for name in target_grams}
-    targets = {k: v.detach().float() for k, v in target_grams.items()}
+    targets = {k: _on_device(v.detach().float()) for k, v in target_grams.items()}
 
     def fn(out, x):
         total = 0
         for name, g in targets.items():
-            diff = gram_matrix(out[name].float()) - g.to(x.device)
+            diff = gram_matrix(out[name].float()) - g(x.device)
             total = total + weights[name] * diff.pow(2).flatten(1).sum(1)
         return total
     return Objective(fn, "style", list(targets))
@@ -143,8 +155,8 @@ def style_loss(target_grams: dict[str, torch.Tensor], weights: dict[str, float] 
 
 def content_loss(target_feats: torch.Tensor, layer: str) -> Objective:
     """mean((F_l(x) − F_l(c))²) per sample."""
-    target = target_feats.detach().float()
-    return Objective(lambda out, x: (out[layer].float() - target.to(x.device)).pow(2).flatten(1).mean(1),
+    target = _on_device(target_feats.detach().float())
+    return Objective(lambda out, x: (out[layer].float() - target(x.device)).pow(2).flatten(1).mean(1),
                      f"content[{layer}]", [layer])
 
 
