@@ -10,6 +10,7 @@ from pathlib import Path
 from . import tasks
 from .models import REGISTRY
 from .results import png_with_recipe
+from .tasks.style_transfer import style_transfer
 
 # One entry per task: the CLI reads each function's signature to build its options.
 TASKS = {
@@ -22,12 +23,15 @@ TASKS = {
     "invert": tasks.invert,
     "interpolate": tasks.interpolate,
     "visualize_feature": tasks.visualize_feature,
+    "style_transfer": style_transfer,
 }
 # Types of parameters without a typed default; parameters with a default take its type; the rest are strings
 # (image parameters are file paths, which every task accepts).
-PARAM_TYPES = {"steps": int, "eps": float, "step_size": float, "feature": int}
+PARAM_TYPES = {"steps": int, "eps": float, "step_size": float, "feature": int,
+               "size": int, "pyramid": int, "style_weights": float, "layer_weights": float}
 LIBRARY_ONLY = ("model", "callback", "return_tensors")
-LIST_PARAMS = {"generate": ("target",)}  # several classes at once: --target cat dog
+LIST_PARAMS = {"generate": ("target",),  # several classes at once: --target cat dog
+               "style_transfer": ("style_image", "style_weights", "style_layers", "layer_weights", "pyramid")}
 
 
 def _flag(text: str) -> bool:

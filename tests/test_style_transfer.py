@@ -190,3 +190,12 @@ def test_separate_content_network_and_comparison_grid(tiny_model):
     assert recipe["models"] == ["tiny", "tiny-b"] and len(recipe["runs"]) == 2
     assert grid.height > 32 and grid.width > 4 * 32
     json.dumps(recipe)
+
+
+def test_cli_parses_lists_and_numbers():
+    from robust_synth.__main__ import build_parser
+    args = build_parser().parse_args(["style_transfer", "--model", "m", "--out", "o", "--content-image", "c.png",
+                                      "--style-image", "a.png", "b.png", "--style-weights", "2", "1",
+                                      "--pyramid", "256", "512", "--preserve-colors", "true"])
+    assert args.style_image == ["a.png", "b.png"] and args.style_weights == [2.0, 1.0]
+    assert args.pyramid == [256, 512] and args.preserve_colors is True and args.size is None
