@@ -29,7 +29,7 @@ TASKS = {
 # (image parameters are file paths, which every task accepts).
 PARAM_TYPES = {"steps": int, "eps": float, "step_size": float, "feature": int,
                "size": int, "pyramid": int, "style_weights": float, "layer_weights": float}
-LIBRARY_ONLY = ("model", "callback", "return_tensors")
+NOT_OPTIONS = ("model", "callback", "return_tensors")  # model: --model above; the others are Python-only
 LIST_PARAMS = {"generate": ("target",),  # several classes at once: --target cat dog
                "style_transfer": ("style_image", "style_weights", "style_layers", "layer_weights", "pyramid")}
 
@@ -42,10 +42,12 @@ def _flag(text: str) -> bool:
 
 def _add_task(sub, name: str, fn) -> None:
     parser = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
-    parser.add_argument("--model", required=True, help=f"a registered model: {', '.join(REGISTRY)}")
+    params = inspect.signature(fn).parameters
+    parser.add_argument("--model", required=params["model"].default is inspect.Parameter.empty,
+                        help=f"a registered model: {', '.join(REGISTRY)}")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the PNGs and recipe.json")
-    for param in inspect.signature(fn).parameters.values():
-        if param.name in LIBRARY_ONLY:
+    for param in params.values():
+        if param.name in NOT_OPTIONS:
             continue
         default = param.default
         kind = PARAM_TYPES.get(param.name, str) if default in (None, inspect.Parameter.empty) else type(default)
