@@ -91,8 +91,9 @@ def feature_picker(model: gr.Dropdown) -> gr.Number:
     return feature
 
 
-def result_outputs() -> tuple:
-    gallery = gr.Gallery(label="result (PNG with recipe)", columns=4, format="png", height=320, preview=False)
+def result_outputs(task: str) -> tuple:
+    gallery = gr.Gallery(label="result (PNG with recipe)", columns=4, format="png", height=320, preview=False,
+                         elem_id=f"gallery-{task}")
     comparison = gr.ImageSlider(label="robust | standard", type="pil", max_height=320)
     share = gr.Markdown()
     with gr.Accordion("Recipe", open=False):
@@ -128,7 +129,7 @@ def task_tab(task: str, title: str, blurb: str, handler, build_inputs, examples:
                     run = gr.Button("Run", variant="primary", elem_id=f"run-{task}")
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column():
-                outputs = result_outputs()
+                outputs = result_outputs(task)
         form = TaskForm(task, fields, outputs)
         wire(form, handler, run, stop, lim)
         names = list(examples[0]) if examples else []
@@ -152,9 +153,9 @@ def with_target(model: gr.Dropdown, **fields) -> dict:
 
 
 def generate_inputs(default: str) -> dict:
-    lim = limits.current()
-    return with_model(default, lambda m: with_target(
-        m, n=gr.Slider(1, lim.max_n, value=min(4, lim.max_n), step=1, label="n (images)")))
+    max_n = limits.current().max_n
+    return with_model(default, lambda m: {
+        **with_target(m), "n": gr.Slider(1, max_n, value=min(4, max_n), step=1, label="n (images)")})
 
 
 def inpaint_inputs(default: str) -> dict:
@@ -319,7 +320,7 @@ def results_tab(forms: dict, tabs: gr.Tabs) -> None:
         """Page load with ?result=<id>: reopen that result in its tab, with its inputs and settings."""
         result_id = (request.query_params.get("result") if request else None) or ""
         if not result_id:
-            return {}
+            return {tabs: gr.skip()}  # Gradio wants at least one output in a dict
         images, loaded, inputs = h.load_result(result_id, request)
         return fill_form(forms, tabs, loaded, inputs, images)
 
