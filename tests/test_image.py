@@ -15,6 +15,7 @@ def _ids(corpus):
     return [item.name for item in corpus]
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns, then we refuse
 @pytest.mark.parametrize("item", items("image", "error"), ids=_ids(items("image", "error")))
 def test_bad_image_is_refused_with_a_clear_message(item):
     with pytest.raises((ValueError, TypeError)) as info:
