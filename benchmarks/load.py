@@ -47,12 +47,14 @@ def free_port() -> int:
 
 
 def start_server(port: int, results_dir: str) -> subprocess.Popen:
-    code = ("import app; app.build_demo().launch(server_name='127.0.0.1', server_port=%d, quiet=True)" % port)
+    # _frontend=False skips Gradio's own 3-second localhost check, which fails on a loaded CPU; wait_until_up checks
+    code = ("import app; app.build_demo().launch(server_name='127.0.0.1', server_port=%d, quiet=True, "
+            "_frontend=False)" % port)
     env = {**os.environ, "ROBUST_SYNTH_RESULTS": results_dir, "GRADIO_ANALYTICS_ENABLED": "False"}
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
 
 
-def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 300) -> None:
+def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -93,6 +95,11 @@ def mixed_jobs(files: dict[str, str]) -> list[tuple[str, dict]]:
             ("/invert", {"image": files["photo"]})]
 
 
+def connect(url: str) -> Client:
+    """A client whose HTTP calls wait for a busy server (the default 5 s is too short on a loaded CPU)."""
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+
+
 def call(client: Client, api_name: str, args: dict):
     args = {k: handle_file(v) if k in IMAGE_ARGS and isinstance(v, str) else v for k, v in args.items()}
     return client.predict(**args, api_name=api_name)
@@ -117,7 +124,7 @@ def key(api_name: str, args: dict) -> str:
 
 
 def run_reference(url: str, plan) -> tuple[dict[str, str], list[float]]:
-    client, reference, latencies = Client(url, verbose=False), {}, []
+    client, reference, latencies = connect(url), {}, []
     for api_name, args in {key(*r): r for requests in plan for r in requests}.values():
         start = time.perf_counter()
         reference[key(api_name, args)] = image_digest(call(client, api_name, args))
@@ -125,8 +132,8 @@ def run_reference(url: str, plan) -> tuple[dict[str, str], list[float]]:
     return reference, latencies
 
 
-def run_client(url: str, requests) -> list[dict]:
-    client, records = Client(url, verbose=False), []
+def run_client(client: Client, requests) -> list[dict]:
+    records = []
     for api_name, args in requests:
         start = time.perf_counter()
         try:
@@ -138,9 +145,13 @@ def run_client(url: str, requests) -> list[dict]:
     return records
 
 
-def run_concurrent(url: str, plan) -> list[dict]:
+def run_concurrent(url: str, plan) -> tuple[list[dict], float]:
+    """Every client connected first, then all of them sending at once; returns the records and the wall time."""
+    clients = [connect(url) for _ in plan]
+    start = time.perf_counter()
     with ThreadPoolExecutor(len(plan)) as pool:
-        return [r for records in pool.map(lambda requests: run_client(url, requests), plan) for r in records]
+        records = [r for rs in pool.map(run_client, clients, plan) for r in rs]
+    return records, time.perf_counter() - start
 
 
 # ----- the bad-input corpus through the API ----------------------------------------------------------------------
@@ -178,7 +189,7 @@ def corpus_request(index: int, item, files: dict[str, str], folder: Path):
 
 
 def run_corpus(url: str, files: dict[str, str], folder: Path) -> list[dict]:
-    client, rows = Client(url, verbose=False), []
+    client, rows = connect(url), []
     normal = ("/generate", {"model": MODEL, "target": "cat", "n": 1, "seed": 0, "steps": 1})
     for index, item in enumerate(CORPUS):
         request = corpus_request(index, item, files, folder)
@@ -221,6 +232,10 @@ def summarise(reference, reference_latencies, records, wall_s, corpus_rows, peak
     }
 
 
+def progress(message: str) -> None:
+    print(time.strftime("%H:%M:%S"), message, file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
@@ -235,10 +250,11 @@ def main() -> None:
     try:
         wait_until_up(url, server)
         plan = request_plan(mixed_jobs(files), args.clients, args.requests, args.steps)
+        progress("server up; single-client reference run")
         reference, reference_latencies = run_reference(url, plan)
-        start = time.perf_counter()
-        records = run_concurrent(url, plan)
-        wall_s = time.perf_counter() - start
+        progress(f"{args.clients} concurrent clients")
+        records, wall_s = run_concurrent(url, plan)
+        progress("bad-input corpus")
         corpus_rows = run_corpus(url, files, folder)
         summary = summarise(reference, reference_latencies, records, wall_s, corpus_rows, peak_rss_mib(server.pid),
                             args)
