@@ -25,6 +25,7 @@ PREVIEWS_PER_RUN = 12        # streamed previews per run: enough to watch, few e
 MAX_PREVIEW_IMAGES = 8
 PIXEL_STEPS_PER_SECOND = 5e6  # ZeroGPU estimate: about 100 ResNet-50 steps per second on one 224-px image
 GUESSED_STEPS = 200           # for the GPU-time estimate when steps is left to the task default
+STARTUP_SECONDS = 20          # loading a ResNet-50 checkpoint onto the GPU on a worker's first call
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
 
 log = logging.getLogger(__name__)
@@ -314,7 +315,7 @@ def estimate_seconds(values: dict) -> int:
     side = int(values.get("size") or (spec.input_size if spec else 224))
     images = int(values.get("n") or values.get("frames") or 1)
     work = (values.get("steps") or GUESSED_STEPS) * side * side * images * (2 if values.get("compare") else 1)
-    return int(min(limits.current().max_seconds, 10 + work / PIXEL_STEPS_PER_SECOND))
+    return int(min(limits.current().max_seconds, STARTUP_SECONDS + work / PIXEL_STEPS_PER_SECOND))
 
 
 def gpu_handler(handler):

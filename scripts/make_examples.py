@@ -1,4 +1,4 @@
-"""Write the app's example images to examples/: scikit-image sample photos plus masks, sketches and textures drawn here."""
+"""Write the app's example images to examples/: scikit-image photos plus masks, sketches and textures drawn here."""
 from __future__ import annotations
 
 from pathlib import Path

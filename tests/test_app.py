@@ -1,12 +1,15 @@
 """The Gradio app through gradio_client: every endpoint, recipes, share links, determinism and bad input."""
-import socket
+import json
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 from robust_synth import results
+
+from app_server import running_app
 
 EMBEDDED, STANDARD = "cifar10-resnet-l2-0.5", "cifar10-resnet-standard"
 CONTRACT = {  # api_name -> required inputs (DESIGN.md, "The app contract")
@@ -19,12 +22,6 @@ CONTRACT = {  # api_name -> required inputs (DESIGN.md, "The app contract")
 OPTIONAL_EVERYWHERE = {"seed", "steps", "eps", "step_size"}
 RECIPE_KEYS = {"task", "model", "params", "seed", "weights_sha256", "version", "elapsed_s", "result_id", "share_url"}
 FAST = {"steps": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +44,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROBUST_SYNTH_RESULTS", str(tmp_path_factory.mktemp("results")))
-        import app
-        demo = app.build_demo()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True)
-        try:
-            yield Client(url, verbose=False)
-        finally:
-            demo.close()
+    with running_app(tmp_path_factory.mktemp("results")) as url:
+        yield Client(url, verbose=False)
 
 
 def pixels(output) -> np.ndarray:
@@ -112,6 +101,19 @@ def test_same_seed_same_image_and_share_link_reopens_it(client):
     gallery, recipe = client.predict(first[-1]["share_url"], api_name="/open_result")
     assert np.array_equal(pixels(gallery), pixels(first[0]))
     assert recipe["result_id"] == first[-1]["result_id"] and recipe["seed"] == 7
+
+
+def test_rerun_from_a_result_png_or_pasted_recipe(client):
+    from robust_synth import app_handlers
+    out = client.predict(model=EMBEDDED, target="cat", n=1, seed=3, api_name="/generate", **FAST)
+    from_png = app_handlers.recipe_from_upload(out[0][0]["image"], "")
+    from_text = app_handlers.recipe_from_upload(None, json.dumps(out[-1]))
+    assert from_png == from_text == out[-1]
+    settings = app_handlers.recipe_settings(from_png)
+    assert (settings["model"], settings["target"], settings["seed"], settings["steps"], settings["n"]) == \
+        (EMBEDDED, "cat", 3, 2, 1)
+    with pytest.raises(gr.Error, match="not valid JSON"):
+        app_handlers.recipe_from_upload(None, "{not json")
 
 
 def test_compare_runs_the_standard_counterpart(client):

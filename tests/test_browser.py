@@ -1,8 +1,9 @@
 """The app in Debian's chromium through Playwright: generate on the embedded model, share link, error toasts."""
 import shutil
-import socket
 
 import pytest
+
+from app_server import running_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -16,24 +17,10 @@ pytestmark = [pytest.mark.browser,
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROBUST_SYNTH_RESULTS", str(tmp_path_factory.mktemp("results")))
-        import app
-        demo = app.build_demo()
-        _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                    quiet=True)
-        try:
-            yield address
-        finally:
-            demo.close()
+    with running_app(tmp_path_factory.mktemp("results")) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
