@@ -108,7 +108,7 @@ def share_markdown(recipe) -> str:
     return f"**Share:** [{recipe['share_url']}]({recipe['share_url']}) (reopens this result with its settings)"
 
 
-def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button, lim: limits.Limits) -> None:
+def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button) -> None:
     """Run -> the task's API endpoint (inputs in the handler's parameter order), Stop -> cancel it."""
     names = [p for p in inspect.signature(handler).parameters if p not in ("request", "progress")]
     event = run.click(handler, [form.fields[name] for name in names], list(form.outputs), api_name=form.task,
@@ -131,11 +131,10 @@ def task_tab(task: str, title: str, blurb: str, handler, build_inputs, examples:
             with gr.Column():
                 outputs = result_outputs(task)
         form = TaskForm(task, fields, outputs)
-        wire(form, handler, run, stop, lim)
-        names = list(examples[0]) if examples else []
-        if examples:
-            gr.Examples([[row[n] for n in names] for row in examples], [fields[n] for n in names],
-                        label="Examples (embedded CIFAR-10 model, works offline)")
+        wire(form, handler, run, stop)
+        names = list(dict.fromkeys(name for row in examples for name in row))  # every input some example sets
+        gr.Examples([[row.get(name) for name in names] for row in examples], [fields[name] for name in names],
+                    label="Examples (embedded CIFAR-10 model, works offline)")
     return form
 
 
