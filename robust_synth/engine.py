@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,10 +9,9 @@ import torch
 
 from .constraints import Unconstrained, make_constraint
 
-# Device types where the fast paths switch on (tests widen them to "cpu" to check the paths' results there).
-AUTOCAST_DEVICE_TYPES = ("cuda",)       # bf16 autocast: fast on GPUs, slower than float32 on most CPUs
-CHANNELS_LAST_DEVICE_TYPES = ("cuda",)  # NHWC convolutions: what cuDNN's fast bf16 kernels want
-_CONVERT_LOCK = threading.Lock()
+# Device types where cfg.autocast switches bf16 autocast on: fast on GPUs, slower than float32 on most CPUs
+# (tests widen it to "cpu" to check the path's results there).
+AUTOCAST_DEVICE_TYPES = ("cuda",)
 
 
 class Cancelled(Exception):
@@ -30,7 +28,6 @@ class PGDConfig:
     keep_best: bool = True       # return each sample's lowest-loss iterate, not the last one
     optimizer: str = "lbfgs"     # step rule for constraint="none" (style transfer): "lbfgs" | "adam"
     autocast: bool = True        # bf16 autocast on CUDA (ignored on CPU, where float32 is faster)
-    channels_last: bool = True   # on CUDA, convert the model's conv weights to NHWC once (faster cuDNN kernels)
     cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
 
     def __post_init__(self):
@@ -65,22 +62,13 @@ def _evaluate(model, objective, x, cfg, cache: bool = True):
     return loss.float()
 
 
-def _use_channels_last(model, device: torch.device, cfg: PGDConfig) -> None:
-    """Convert the model's 4-d weights to channels_last once (idempotent; the image itself stays NCHW)."""
-    if not (cfg.channels_last and device.type in CHANNELS_LAST_DEVICE_TYPES and isinstance(model, torch.nn.Module)):
-        return
-    with _CONVERT_LOCK:
-        weights = [p for p in model.parameters() if p.dim() == 4]
-        if weights and not weights[0].is_contiguous(memory_format=torch.channels_last):
-            model.to(memory_format=torch.channels_last)
-
-
 def _eager_step(model, objective, constraint, cfg, center, cache: bool = True):
     """step(x) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, step, projection."""
     def step(x):
         x = x.detach().requires_grad_(True)
         loss = _evaluate(model, objective, x, cfg, cache)
         (grad,) = torch.autograd.grad(loss.sum(), x)
+        grad = grad.contiguous()  # channels_last weights hand back an NHWC gradient; the image is NCHW
         return loss.detach(), constraint.project(constraint.step(x.detach(), grad), center)
     return step
 
@@ -135,7 +123,6 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     x = constraint.project(x, center)
     if isinstance(constraint, Unconstrained):
         constraint.bind(x)
-    _use_channels_last(model, x.device, cfg)
     step_fn = _make_step(model, objective, constraint, cfg, center, x)
 
     best_x, best_loss = x.clone(), torch.full((x.shape[0],), float("inf"), device=x.device)

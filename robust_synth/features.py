@@ -36,6 +36,9 @@ class RobustModel(nn.Module):
         self._extractors: dict[tuple[str, ...], nn.Module] = {}
         if freeze:
             self.net.eval().requires_grad_(False)
+            # NHWC conv weights from the start (same results from the first call on): cuDNN's fast bf16 kernels on
+            # GPUs, and on CPU oneDNN without layout reorders (~10% less time per PGD step, benchmarks/speed.py).
+            self.net.to(memory_format=torch.channels_last)
 
     @property
     def layer_names(self) -> list[str]:
