@@ -203,3 +203,17 @@ def test_paint_features_raises_the_feature_inside_the_mask_only(tiny_model):
     source = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
     assert torch.allclose(x[0][:, outside], source[:, outside], atol=1e-6)
     assert not torch.allclose(x[0][:, ~outside], source[:, ~outside], atol=1e-3)
+
+
+def test_out_of_memory_gives_a_clear_error_and_the_next_request_works(tiny_model, monkeypatch):
+    import robust_synth.tasks.common as common
+    real_pgd = common.pgd
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(common, "pgd", exhausted)
+    with pytest.raises(RuntimeError, match="out of memory for 2 image"):
+        rs.generate(tiny_model, "cat", n=2, steps=2)
+    monkeypatch.setattr(common, "pgd", real_pgd)
+    images, recipe = rs.generate(tiny_model, "cat", n=2, steps=2)
+    assert len(images) == 2 and recipe["metrics"]["steps_run"] == 2

@@ -142,7 +142,13 @@ class Run:
         if self.callback is not None:
             hook = lambda step, x, loss: self.callback(step, self.cfg.steps, x)  # noqa: E731
         center = None if center is None else center.to(self.device)
-        return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
+        try:
+            return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # the model itself is untouched: the next request starts clean
+            raise RuntimeError(f"out of memory for {x0.shape[0]} image(s) of {x0.shape[-1]} px on {self.device}: "
+                               "ask for fewer images or a smaller size") from None
 
     def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, **params):
         """(images, recipe) or, with return_tensors, (images, recipe, x) where x is the (B, 3, H, W) CPU result."""
