@@ -68,7 +68,8 @@ def adversarial_batch(model: RobustModel, x: torch.Tensor, y: torch.Tensor, cfg:
     return pgd(model, x, -objectives.class_loss(y), attack, generator=gen).x
 
 
-def train(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig, command: str | None = None) -> dict:
+    """Train as cfg says; `command` (the CLI line that asked for it) goes into the model card."""
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
     if cfg.threads:
@@ -121,10 +122,10 @@ def train(cfg: TrainConfig) -> dict:
         print(f"epoch {epoch + 1}: train acc {'(adv) ' if cfg.eps > 0 else ''}{correct / seen:.4f}, "
               f"{elapsed / 60:.1f} min so far", flush=True)
 
-    return save_model(net, classes, cfg, elapsed, device)
+    return save_model(net, classes, cfg, elapsed, device, command)
 
 
-def save_model(net, classes, cfg: TrainConfig, elapsed: float, device) -> dict:
+def save_model(net, classes, cfg: TrainConfig, elapsed: float, device, command: str | None = None) -> dict:
     """Write float32 safetensors (BN counters dropped) and the model card; metrics come from evaluate.py."""
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def save_model(net, classes, cfg: TrainConfig, elapsed: float, device) -> dict:
         "mean": CIFAR_MEAN, "std": CIFAR_STD, "input_size": 32,
         "robustness": {"norm": cfg.constraint, "eps": cfg.eps} if cfg.eps > 0 else None,
         "training": {**asdict(cfg), "device": str(device), "minutes": round(elapsed / 60, 1),
-                     "command": "python -m robust_synth.train " + shlex.join(sys.argv[1:])},
+                     "command": command},
         "parameters": sum(p.numel() for p in net.parameters()),
     }
     Path(f"{out}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -154,7 +155,8 @@ def main(argv=None):
                                 default=default.default)
         else:
             parser.add_argument(f"--{f.replace('_', '-')}", dest=f, type=kind, default=default.default)
-    card = train(TrainConfig(**vars(parser.parse_args(argv))))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    card = train(TrainConfig(**vars(parser.parse_args(argv))), "python -m robust_synth.train " + shlex.join(argv))
     print(json.dumps(card["training"], indent=2))
 
 
