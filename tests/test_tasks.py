@@ -7,7 +7,8 @@ import torch
 
 import robust_synth as rs
 from robust_synth.tasks.common import choose_preset, Preset
-from robust_synth.tasks.inpainting import fill_with_mean
+from robust_synth.tasks.inpainting import fill_smooth, fill_with_mean
+from robust_synth.tasks.super_resolution import START_ROUNDS, back_project, downsample, upsample
 
 STEPS = 3
 RECIPE_KEYS = {"task", "model", "params", "seed", "weights_sha256", "version", "elapsed_s", "metrics", "device",
@@ -115,6 +116,48 @@ def test_super_resolve_reports_psnr_against_reference(tiny_model):
     _, recipe = _run("super_resolve", tiny_model, method="nearest")
     assert recipe["metrics"]["psnr_ours"] > 0 and recipe["metrics"]["psnr_bicubic"] > 0
     assert recipe["params"]["low_res_side"] == 8
+
+
+@pytest.mark.parametrize("side", [32, 224])
+def test_smooth_fill_recovers_a_linear_ramp_and_keeps_known_pixels(side):
+    ramp = torch.linspace(0.1, 0.9, side)
+    x = (ramp[None, :] * 0.5 + ramp[:, None] * 0.5).expand(1, 3, side, side).clone()
+    m = torch.zeros(1, 1, side, side)
+    m[..., side // 4:side * 3 // 4, side // 3:side * 2 // 3] = 1
+    hole = m[0, 0].bool()
+    smooth, mean = fill_smooth(x, m), fill_with_mean(x, m)
+    assert torch.equal(smooth[..., ~hole], x[..., ~hole])
+    assert (smooth - x)[..., hole].abs().max() < 0.03 < (mean - x)[..., hole].abs().max()
+
+
+def test_inpaint_rejects_unknown_start_fill(tiny_model):
+    with pytest.raises(ValueError, match="start_fill must be one of"):
+        rs.inpaint(tiny_model, _photo(), _mask(), start_fill="telea", steps=1)
+
+
+def test_back_projection_restores_the_low_resolution_image():
+    smooth = torch.nn.functional.interpolate(torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0)),
+                                             size=32, mode="bilinear", align_corners=False)
+    low = downsample(smooth, 8)
+    x = upsample(low, 32, "nearest")
+    before = (downsample(x, 8) - low).abs().max()
+    after = (downsample(back_project(x, low, START_ROUNDS), 8) - low).abs().max()
+    assert after < 0.05 * before
+
+
+@pytest.mark.parametrize("consistent", [True, False])
+def test_super_resolve_consistency_keeps_the_input(consistent, tiny_model):
+    low_img = _photo()[:8, :8]
+    _, recipe, x = _run("super_resolve", tiny_model, consistent=consistent, eps=3.0, step_size=1.0, return_tensors=True)
+    low = torch.from_numpy(low_img).permute(2, 0, 1)[None].float() / 255
+    error = (downsample(x, 8) - low).abs().max()
+    assert recipe["params"]["consistent"] is consistent and "psnr_start" in recipe["metrics"]
+    assert (error < 0.02) if consistent else (error > 0.02)
+
+
+def test_super_resolve_rejects_non_boolean_consistent(tiny_model):
+    with pytest.raises(ValueError, match="consistent must be true or false"):
+        rs.super_resolve(tiny_model, _photo(), consistent="yes", steps=1)
 
 
 @pytest.mark.parametrize("factor", [1, 9, 2.5, True, "4"])
