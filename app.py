@@ -163,7 +163,8 @@ def inpaint_inputs(default: str) -> dict:
         mask = mask_inputs(image, "paint the missing region")
         target = class_picker(model.value, "target class (empty = predicted)", value=False)
         model.input(lambda m: h.model_changed(m, with_default_class=False), model, target, api_visibility="private")
-        return {"image": image, "mask": mask, "target": target}
+        start_fill = gr.Dropdown(["smooth", "mean"], value="smooth", label="start from (mean: as the paper)")
+        return {"image": image, "mask": mask, "target": target, "start_fill": start_fill}
     return with_model(default, extra)
 
 
@@ -171,7 +172,8 @@ def super_resolve_inputs(default: str) -> dict:
     return with_model(default, lambda m: {
         "image": image_input("low-resolution image"),
         "factor": gr.Slider(2, 8, value=4, step=1, label="factor"),
-        "method": gr.Dropdown(["bicubic", "nearest"], value="bicubic", label="upsampling method")})
+        "method": gr.Dropdown(["bicubic", "nearest"], value="bicubic", label="upsampling method"),
+        "consistent": gr.Checkbox(True, label="keep consistent with the low-resolution image (back-projection)")})
 
 
 def image_target_inputs(label: str):
@@ -228,7 +230,7 @@ TASKS = [
      h.inpaint, inpaint_inputs,
      [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "mask": example("masks", "square.png"), "target": "cat"},
       {"model": EMBEDDED, "image": photo("rocket.jpg"), "mask": example("masks", "stripe.png"), "target": ""}]),
-    ("super_resolve", "Super-resolve", "Upsample, then PGD toward the predicted class within a small L2 ball.",
+    ("super_resolve", "Super-resolve", "Upsample, then PGD toward the predicted class within a small L2 ball, keeping the low-resolution image.",
      h.super_resolve, super_resolve_inputs,
      [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "factor": 4},
       {"model": EMBEDDED, "image": photo("coffee.jpg"), "factor": 8}]),

@@ -351,19 +351,19 @@ def generate(model, target, n=4, seed=0, steps=None, eps=None, step_size=None, c
 
 
 @gpu_handler
-def inpaint(model, image, mask, target=None, seed=0, steps=None, eps=None, step_size=None, compare=False,
-            request: gr.Request = None, progress=gr.Progress()):
+def inpaint(model, image, mask, target=None, start_fill="smooth", seed=0, steps=None, eps=None, step_size=None,
+            compare=False, request: gr.Request = None, progress=gr.Progress()):
     """Inpainting: fill the white region of `mask` (default class: the predicted one)."""
-    kwargs = dict(model=model, image=_file(image), mask=_file(mask), target=_target(target),
+    kwargs = dict(model=model, image=_file(image), mask=_file(mask), target=_target(target), start_fill=start_fill,
                   **_settings(seed, steps, eps, step_size))
     yield from _run(robust_synth.inpaint, kwargs, compare, request, progress)
 
 
 @gpu_handler
-def super_resolve(model, image, factor=4, method="bicubic", seed=0, steps=None, eps=None, step_size=None,
-                  compare=False, request: gr.Request = None, progress=gr.Progress()):
-    """Super-resolution by `factor`: upsample, then PGD toward the predicted class."""
-    kwargs = dict(model=model, image=_file(image), factor=_whole(factor), method=method,
+def super_resolve(model, image, factor=4, method="bicubic", consistent=True, seed=0, steps=None, eps=None,
+                  step_size=None, compare=False, request: gr.Request = None, progress=gr.Progress()):
+    """Super-resolution by `factor`: upsample, then PGD toward the predicted class (kept consistent with the input)."""
+    kwargs = dict(model=model, image=_file(image), factor=_whole(factor), method=method, consistent=consistent,
                   **_settings(seed, steps, eps, step_size))
     yield from _run(robust_synth.super_resolve, kwargs, compare, request, progress)
 

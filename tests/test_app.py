@@ -8,6 +8,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from robust_synth import results
+from robust_synth.tasks.generation import CIFAR
 
 from app_server import running_app
 
@@ -89,7 +90,7 @@ def test_models_lists_availability(client):
 def test_generate_with_only_required_inputs(client):
     out = client.predict(model=EMBEDDED, target="horse", api_name="/generate")
     recipe = check_result(out, "generate", EMBEDDED, (32, 32), count=4)
-    assert recipe["params"]["steps"] == 60 and recipe["seed"] == 0
+    assert recipe["params"]["steps"] == CIFAR.steps and recipe["seed"] == 0
 
 
 def test_same_seed_same_image_and_share_link_reopens_it(client):

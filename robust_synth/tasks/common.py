@@ -29,14 +29,14 @@ class Preset:
 def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> tuple[Preset, str]:
     """The paper's settings for a model of input size `side`, and which rule produced them.
 
-    224 px: the ImageNet numbers. 32 px: the paper's own CIFAR numbers where it has them. Otherwise the
+    224 px: the ImageNet numbers. 32 px: the task's CIFAR-10 preset where it has one. Otherwise the
     ImageNet numbers with eps and step scaled by side/224: the L2 norm of the same per-pixel change grows
     with sqrt(pixels), i.e. with the side.
     """
     if side == PAPER_SIDE:
         return imagenet, "paper (224 px)"
     if cifar is not None and side == 32:
-        return cifar, "paper (CIFAR-10)"
+        return cifar, "CIFAR-10 preset of the task"
     k = side / PAPER_SIDE
     return Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps), f"paper (224 px) scaled by {side}/224"
 
