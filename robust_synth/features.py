@@ -1,6 +1,8 @@
 """RobustModel: [0,1] images in, normalisation inside, logits plus any named layers from ONE forward."""
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Iterable, Sequence
 
 import torch
@@ -14,6 +16,51 @@ class ModelOutput(dict):
     @property
     def logits(self) -> torch.Tensor:
         return self["logits"]
+
+
+def _wanted(layers: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(layers) | {"logits"}))
+
+
+class _TraceGuard:
+    """FX tracing patches nn.Module.__call__ for every thread: no RobustModel forward may run while one traces."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._running, self._tracing = 0, False
+        self._mine = threading.local()  # forwards this thread is inside (a trace from inside one must not wait on it)
+
+    def _my_forwards(self) -> int:
+        return getattr(self._mine, "count", 0)
+
+    @contextlib.contextmanager
+    def forward(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._tracing)
+            self._running += 1
+        self._mine.count = self._my_forwards() + 1
+        try:
+            yield
+        finally:
+            self._mine.count -= 1
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def trace(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._tracing and self._running == self._my_forwards())
+            self._tracing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._tracing = False
+                self._cond.notify_all()
+
+
+_GUARD = _TraceGuard()
 
 
 class RobustModel(nn.Module):
@@ -53,14 +100,19 @@ class RobustModel(nn.Module):
             unknown = [name for name in layers if name not in self.layer_nodes]
             if unknown:
                 raise ValueError(f"unknown layer(s) {unknown} for {self.name}; available: {self.layer_names}")
-            extractor = create_feature_extractor(self.net, {self.layer_nodes[n]: n for n in layers})
+            with _GUARD.trace():
+                extractor = create_feature_extractor(self.net, {self.layer_nodes[n]: n for n in layers})
             self._extractors[layers] = extractor.train(self.net.training)
         return self._extractors[layers]
 
+    def __call__(self, x: torch.Tensor, layers: Iterable[str] = ()) -> ModelOutput:
+        self._extractor(_wanted(layers))  # traced before entering the guard: tracing waits until no forward runs
+        with _GUARD.forward():
+            return super().__call__(x, layers)
+
     def forward(self, x: torch.Tensor, layers: Iterable[str] = ()) -> ModelOutput:
-        wanted = tuple(sorted(set(layers) | {"logits"}))
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-        return ModelOutput(self._extractor(wanted)(x))
+        return ModelOutput(self._extractor(_wanted(layers))(x))
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -1,8 +1,11 @@
 """Model registry: the names DESIGN.md promises, describe(), errors, embedded models, the per-device cache."""
+import threading
+
 import pytest
 import torch
 
-from robust_synth import RobustModel, load_model, models
+from conftest import make_tiny_model
+from robust_synth import RobustModel, features, load_model, models
 
 DESIGN_NAMES = [
     "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0", "imagenet-resnet50-l2-0.25", "imagenet-resnet50-l2-0.5",
@@ -89,3 +92,40 @@ def test_load_model_caches_one_model_per_device(private_cache):
 def test_a_loaded_model_passes_through(tiny_model):
     assert load_model(tiny_model) is tiny_model
     assert isinstance(tiny_model, RobustModel)
+
+
+def test_tracing_a_new_layer_set_never_breaks_forwards_in_other_threads():
+    """FX tracing patches nn.Module.__call__ process-wide; RobustModel's guard keeps forwards out while it traces."""
+    a, b = make_tiny_model(), make_tiny_model(1)
+    errors, stop = [], threading.Event()
+
+    def forwards():
+        x = torch.rand(2, 3, 32, 32)
+        while not stop.is_set():
+            try:
+                a(x)
+            except Exception as error:  # noqa: BLE001 - the test reports it
+                errors.append(error)
+                return
+    thread = threading.Thread(target=forwards)
+    thread.start()
+    try:
+        for i in range(30):
+            b._extractors.clear()
+            b(torch.rand(1, 3, 32, 32), layers=[b.layer_names[i % len(b.layer_names)]])
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+
+
+def test_tracing_from_inside_a_forward_of_the_same_thread_does_not_deadlock():
+    model, done = make_tiny_model(), []
+
+    def nested():
+        with features._GUARD.forward():  # as when a wrapper's forward calls a model that must trace a new layer set
+            done.append(model(torch.rand(1, 3, 32, 32), layers=["rep"]).logits.shape)
+    thread = threading.Thread(target=nested, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert done == [(1, 10)]
