@@ -112,7 +112,8 @@ def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button) -> None:
     """Run -> the task's API endpoint (inputs in the handler's parameter order), Stop -> cancel it."""
     names = [p for p in inspect.signature(handler).parameters if p not in ("request", "progress")]
     event = run.click(handler, [form.fields[name] for name in names], list(form.outputs), api_name=form.task,
-                      concurrency_limit=1, concurrency_id="gpu", preprocess=False)  # the library validates inputs
+                      concurrency_limit=limits.current().batch_images, concurrency_id="gpu",  # >1: requests share
+                      preprocess=False)  # PGD batches (robust_synth.batching); the library validates inputs
     stop.click(h.stop, None, None, cancels=[event], api_visibility="private", queue=False)
 
 

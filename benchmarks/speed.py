@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,40 @@ def end_to_end_generation(device, reps: int) -> None:
           f"{statistics.median(times):.3f} s over {reps} runs (min {min(times):.3f} s)")
 
 
+def concurrent_generation(device, reps: int, requests: int = 8) -> None:
+    """`requests` concurrent generate(n=1) calls: one after another (the app's default) vs sharing one PGD batch."""
+    from robust_synth import generate
+    model = load_model("cifar10-resnet-l2-0.5", device)
+
+    def one(i):
+        generate(model, i % 10, n=1, seed=i)
+
+    def sequential():
+        for i in range(requests):
+            one(i)
+
+    def batched():
+        os.environ["ROBUST_SYNTH_BATCH_IMAGES"] = str(requests)
+        try:
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(requests)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            del os.environ["ROBUST_SYNTH_BATCH_IMAGES"]
+
+    batched()  # warm-up
+    times = {"sequential": [], "batched": []}
+    for rep in range(reps):
+        for name, run in sorted({"sequential": sequential, "batched": batched}.items(), reverse=rep % 2 == 1):
+            times[name].append(timed(run, device))
+    seq, bat = (statistics.median(times[k]) for k in ("sequential", "batched"))
+    print(f"{requests} concurrent generate(n=1) requests: one after another {seq:.3f} s ({requests / seq:.1f} "
+          f"requests/s), batched (ROBUST_SYNTH_BATCH_IMAGES={requests}) {bat:.3f} s ({requests / bat:.1f} "
+          f"requests/s): throughput x{seq / bat:.2f}")
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and repetitions; ResNet-50 at batch 1 only")
@@ -180,6 +215,7 @@ def main() -> None:
         for case in make_cases(model, label, batch, steps, attacker):
             report(case, measure(case, attacker, reps))
     end_to_end_generation(device, reps)
+    concurrent_generation(device, reps)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ API
         batcher = pgd_batcher(max_batch=16)
         result = batcher.submit((model, cfg), PGDRequest(x0, objective, seed=7))
 
+    The tasks batch through shared_pgd_batcher(n) when limits.current().batch_images = n > 1
+    (ROBUST_SYNTH_BATCH_IMAGES), for runs without a model wrapper and with a PGD constraint (not L-BFGS).
+
     A request's result does not depend on what it was batched with: every operation in pgd() is per sample,
     each objective sees only its own request's slice of the model output, and random starts are drawn per
     request from its own seed (as pgd(..., generator=torch.Generator(device).manual_seed(seed)) draws them).
@@ -147,6 +150,19 @@ def pgd_batcher(*, max_batch: int = 16, max_wait_s: float = 0.005) -> Batcher:
     """A Batcher of PGDRequest items keyed by (model, cfg, ...); max_batch counts images."""
     return Batcher(lambda key, requests: pgd_batch(key[0], requests, key[1]), max_batch=max_batch,
                    max_wait_s=max_wait_s, size=lambda request: request.x0.shape[0])
+
+
+SHARED_WAIT_S = 0.02  # how long the first request of a shared batch waits for company (the app's batcher)
+_shared: dict[int, Batcher] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pgd_batcher(max_images: int) -> Batcher:
+    """The process-wide pgd_batcher for batches of up to max_images images (what the tasks use when batching is on)."""
+    with _shared_lock:
+        if max_images not in _shared:
+            _shared[max_images] = pgd_batcher(max_batch=max_images, max_wait_s=SHARED_WAIT_S)
+        return _shared[max_images]
 
 
 def _bounds(requests: list[PGDRequest]) -> list[tuple[int, int]]:

@@ -27,6 +27,8 @@ class Limits:
     max_input_pixels: int = 40_000_000  # decoded-pixel limit for uploads: 40 MP covers any camera photo
     max_seconds: float = 120.0        # per-request time limit so one user cannot hold the GPU
     queue_size: int = 16              # pending requests the app queues before refusing new ones
+    batch_images: int = 1             # >1: concurrent PGD runs with one model and settings share a batch of up
+    #                                   to this many images (1: off; keep 1 on ZeroGPU, where calls are processes)
 
     def summary(self) -> str:
         """One line for the UI, e.g. 'Limits: steps <= 10000, eps <= 1000, ...'."""

@@ -4,7 +4,8 @@ import threading
 import pytest
 import torch
 
-from robust_synth import Cancelled, PGDConfig, objectives, pgd
+import robust_synth as rs
+from robust_synth import Cancelled, PGDConfig, batching, objectives, pgd
 from robust_synth.batching import Batcher, PGDRequest, pgd_batch, pgd_batcher
 
 CFG = PGDConfig(eps=2.0, step_size=0.5, steps=3, random_start=True)
@@ -143,3 +144,25 @@ def test_requests_with_different_image_shapes_are_rejected(tiny_model):
     a = _requests()[0]
     with pytest.raises(ValueError, match="one shape"):
         pgd_batch(tiny_model, [a, PGDRequest(torch.rand(1, 3, 16, 16), a.objective)], CFG)
+
+
+def test_tasks_share_a_batch_when_batching_is_on_and_match_their_solo_results(tiny_model, monkeypatch):
+    solo = [rs.generate(tiny_model, target, n=2, seed=seed, steps=3, return_tensors=True)[2]
+            for target, seed in (("cat", 1), ("dog", 2))]
+    monkeypatch.setenv("ROBUST_SYNTH_BATCH_IMAGES", "4")
+    monkeypatch.setattr(batching, "SHARED_WAIT_S", 10.0)  # the group closes when full (4 images), not on time
+    batcher = batching.shared_pgd_batcher(4)
+    before, results = batcher.batches_run, {}
+
+    def run(target, seed):
+        results[target] = rs.generate(tiny_model, target, n=2, seed=seed, steps=3, return_tensors=True)
+    threads = [threading.Thread(target=run, args=job) for job in (("cat", 1), ("dog", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert batcher.batches_run == before + 1
+    for target, expected in zip(("cat", "dog"), solo):
+        _, recipe, x = results[target]
+        torch.testing.assert_close(x, expected, **TOL)
+        assert recipe["params"]["target"] == [target] and recipe["metrics"]["steps_run"] == 3

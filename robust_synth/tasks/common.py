@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from .. import __version__, limits
+from ..batching import PGDRequest, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, load_mask, to_pil, to_tensor
@@ -142,7 +143,11 @@ class Run:
         if self.callback is not None:
             hook = lambda step, x, loss: self.callback(step, self.cfg.steps, x)  # noqa: E731
         center = None if center is None else center.to(self.device)
+        batch = limits.current().batch_images
         try:
+            if batch > 1 and net is None and self.cfg.constraint != "none":  # share a batch with concurrent requests
+                request = PGDRequest(x0.to(self.device), objective, center, seed=self.seed, callback=hook)
+                return shared_pgd_batcher(batch).submit((self.model, self.cfg), request)
             return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
