@@ -31,8 +31,8 @@ from robust_synth.architectures import build  # noqa: E402
 from robust_synth.features import RobustModel  # noqa: E402
 from robust_synth.image import load_image, to_tensor  # noqa: E402
 from robust_synth.models import IMAGENET_MEAN, IMAGENET_STD, get_spec, is_available, load_model  # noqa: E402
-from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, labelled_grid, measure,  # noqa: E402
-                                               style_transfer)
+from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleContentNet, build_losses,  # noqa: E402
+                                               labelled_grid, measure, style_transfer)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
@@ -91,7 +91,8 @@ def stack_rows(rows: list[Image.Image]) -> Image.Image:
 def run(args) -> list[dict]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     models, judge = available_models(args.models), judge_network(device)
-    print(f"judge: {judge.name}; style networks: {', '.join(models)}; {args.size} px, {args.steps} steps, {device}")
+    print(f"judge: {judge.name}; style networks: {', '.join(models)}; {args.size} px, {args.steps} steps, "
+          f"style weight {args.style_weight:g}, TV weight {args.tv_weight:g}, {device}")
     styles = {p.stem: load_image(p) for p in sorted((SHARED_IMAGES / "styles").glob("*.jpg"))}
     rows, out = [], Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,8 @@ def run(args) -> list[dict]:
             results = []
             for model in models:
                 start = time.perf_counter()
-                images, recipe = style_transfer(content, style, model, size=args.size, steps=args.steps)
+                images, recipe = style_transfer(content, style, model, size=args.size, steps=args.steps,
+                                                style_weight=args.style_weight, tv_weight=args.tv_weight)
                 wall = time.perf_counter() - start
                 judged = judge_losses(judge, images[0], content, style)
                 rows.append({"style": style_name, "content": content_name, "model": model, "wall_s": round(wall, 1),
@@ -146,6 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128, help="output long side in px")
     parser.add_argument("--steps", type=int, default=60, help="L-BFGS steps per run")
+    parser.add_argument("--style-weight", type=float, default=STYLE_WEIGHT, help="the task's style weight")
+    parser.add_argument("--tv-weight", type=float, default=TV_WEIGHT, help="the task's total-variation weight")
     parser.add_argument("--models", nargs="+", default=MODELS, help="style networks (unavailable ones are skipped)")
     parser.add_argument("--skimage-only", action="store_true", help="leave out the photos in ../shared/images/content")
     parser.add_argument("--docs", action="store_true", help="write docs/style/<painting>.jpg (skimage photos only)")
