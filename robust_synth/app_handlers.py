@@ -16,6 +16,11 @@ import spaces
 import robust_synth
 from robust_synth import limits, models, results
 from robust_synth.image import load_image, load_mask, to_pil
+from robust_synth.tasks import (feature_painting, feature_visualization, generation, inpainting, inversion,
+                                super_resolution, translation)
+from robust_synth.tasks.common import choose_preset
+from robust_synth.tasks.sketch_to_image import IMAGENET as SKETCH_PRESET
+from robust_synth.tasks.style_transfer import DEFAULT_STEPS as STYLE_STEPS
 
 PREFERRED_MODELS = ("imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")  # best first; the embedded one works offline
 EMBEDDED_PAIR = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard")
@@ -24,7 +29,6 @@ IMAGE_PARAMS = ("image", "mask", "image_a", "image_b", "reference", "content_ima
 PREVIEWS_PER_RUN = 12        # streamed previews per run: enough to watch, few enough not to slow it down
 MAX_PREVIEW_IMAGES = 8
 PIXEL_STEPS_PER_SECOND = 5e6  # ZeroGPU estimate: about 100 ResNet-50 steps per second on one 224-px image
-GUESSED_STEPS = 200           # for the GPU-time estimate when steps is left to the task default
 STARTUP_SECONDS = 20          # loading a ResNet-50 checkpoint onto the GPU on a worker's first call
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
 
@@ -309,12 +313,30 @@ def recipe_settings(recipe: dict) -> dict:
 
 # ----- ZeroGPU --------------------------------------------------------------------------------------------------
 
-def estimate_seconds(values: dict) -> int:
+TASK_PRESETS = {  # task -> (ImageNet preset, CIFAR-10 preset or None): the steps a request runs when it leaves them out
+    "generate": (generation.IMAGENET, generation.CIFAR), "inpaint": (inpainting.IMAGENET, None),
+    "super_resolve": (super_resolution.IMAGENET, None), "translate": (translation.IMAGENET, None),
+    "sketch_to_image": (SKETCH_PRESET, None), "paint_features": (feature_painting.IMAGENET, None),
+    "invert": (inversion.IMAGENET, None), "interpolate": (inversion.IMAGENET, None),
+    "visualize_feature": (feature_visualization.IMAGENET, None),
+}
+
+
+def default_steps(task: str, side: int) -> int:
+    if task == "style_transfer":
+        return STYLE_STEPS["lbfgs"]
+    imagenet, cifar = TASK_PRESETS[task]
+    return choose_preset(side, imagenet, cifar)[0].steps
+
+
+def estimate_seconds(task: str, values: dict) -> int:
     """GPU seconds to ask ZeroGPU for: steps x pixels x images (x2 with the comparison), within the time limit."""
     spec = models.REGISTRY.get(values.get("model") or "", None)
-    side = int(values.get("size") or (spec.input_size if spec else 224))
+    input_side = spec.input_size if spec else 224
+    side = int(values.get("size") or input_side)
     images = int(values.get("n") or values.get("frames") or 1)
-    work = (values.get("steps") or GUESSED_STEPS) * side * side * images * (2 if values.get("compare") else 1)
+    steps = values.get("steps") or default_steps(task, input_side)
+    work = steps * side * side * images * (2 if values.get("compare") else 1)
     return int(min(limits.current().max_seconds, STARTUP_SECONDS + work / PIXEL_STEPS_PER_SECOND))
 
 
@@ -324,7 +346,7 @@ def gpu_handler(handler):
 
     def duration(*args, **kwargs):
         values = signature.bind_partial(*args, **kwargs).arguments
-        return estimate_seconds(values)
+        return estimate_seconds(handler.__name__, values)
 
     return spaces.GPU(duration=duration)(handler)
 
