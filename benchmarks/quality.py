@@ -126,7 +126,7 @@ def bench_generation(name: str, judge, sizes: Sizes, docs: Path, label: str) -> 
 
 
 def bench_super_resolution(name: str, x: torch.Tensor, sizes: Sizes) -> dict:
-    """Ours (defaults: bicubic + back-projection start, consistent PGD) and the paper's protocol (nearest, plain PGD)."""
+    """Ours (defaults: bicubic + back-projection start, consistent PGD) and the paper's (nearest, plain PGD)."""
     rows = {"ours": [], "start": [], "bicubic": [], "paper": [], "nearest": []}
     for img in x:
         metrics = rs.super_resolve(name, img, factor=4, reference=img, steps=sizes.steps)[1]["metrics"]
@@ -236,8 +236,8 @@ def main(argv=None) -> int:
         results[label] = {**bench_generation(name, judge, sizes, docs, label), **bench_super_resolution(name, sr_x, sizes),
                           **bench_inpainting(name, in_x, masks, sizes), **bench_translation(name, judge, tr_x, tr_y, sizes)}
         print(f"{label}: done at {time.perf_counter() - started:.0f} s", flush=True)
-    baseline = {"sr_psnr_bicubic": results["robust"]["sr_psnr_bicubic"], "sr_psnr_nearest": results["robust"]["sr_psnr_nearest"],
-                **inpainting_baselines(in_x, masks)}
+    baseline = {key: results["robust"][key] for key in ("sr_psnr_bicubic", "sr_psnr_nearest")}
+    baseline.update(inpainting_baselines(in_x, masks))
     print_table(results, baseline, judge_ref)
     print(f"\n{sizes}; {time.perf_counter() - started:.0f} s on {device}")
     if args.json:

@@ -9,7 +9,8 @@ from .common import Preset, class_probability, predict, resolve_targets, start
 # Santurkar et al. 2019, robustness_applications "generation" notebook: L2 eps 40, step 1, 60 steps (ImageNet).
 IMAGENET = Preset(eps=40.0, step_size=1.0, steps=60)
 # Same paper, CIFAR-10 generation: eps 30, step 0.5, 60 steps. We run 30 steps: on the embedded robust model the
-# squashed-judge accuracy of 80 samples was 75% at 30 steps vs 70% at 60 (benchmarks/quality.py's judge), in half the time.
+# squashed-judge accuracy of 80 samples was 75% at 30 steps vs 70% at 60 (a one-off run with benchmarks/quality.py's
+# judge), in half the time.
 CIFAR = Preset(eps=30.0, step_size=0.5, steps=30)
 
 

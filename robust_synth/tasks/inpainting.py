@@ -12,7 +12,7 @@ from .common import Preset, class_probability, load_input, load_input_mask, pred
 IMAGENET = Preset(eps=21.6, step_size=0.1, steps=720)
 CONSISTENCY_WEIGHT = 10.0  # same notebook: λ = 10 on mean(((x − x0)·(1 − m))²)
 # The paper starts from the mean colour; a smooth (harmonic) fill is a far better start: benchmarks/quality.py, 50
-# CIFAR-10 test images with a 10×10 hole, robust model: hole PSNR 16.22 dB from the smooth start vs 12.63 from the mean.
+# CIFAR-10 test images with a 10×10 hole, robust model: hole PSNR 16.22 dB from the smooth start, 12.63 from the mean.
 SMOOTH_ROUNDS = 50  # neighbour-averaging rounds per pyramid level
 
 

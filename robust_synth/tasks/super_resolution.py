@@ -84,6 +84,7 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     if reference is not None:
         ref = load_input(load_image(reference, name="reference"), run.side)
         bicubic = upsample(low, run.side, "bicubic").cpu()
-        metrics.update(psnr_ours=psnr(result.x.cpu(), ref), psnr_bicubic=psnr(bicubic, ref), psnr_start=psnr(x0.cpu(), ref))
+        metrics.update(psnr_ours=psnr(result.x.cpu(), ref), psnr_bicubic=psnr(bicubic, ref),
+                       psnr_start=psnr(x0.cpu(), ref))
     return run.finish(result, metrics, return_tensors, low_res_side=low_side, target=run.model.class_names[y.item()],
                       target_index=y.item())
