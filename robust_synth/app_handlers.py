@@ -16,10 +16,7 @@ import spaces
 import robust_synth
 from robust_synth import limits, models, results
 from robust_synth.image import load_image, load_mask, to_pil
-from robust_synth.tasks import (feature_painting, feature_visualization, generation, inpainting, inversion,
-                                super_resolution, translation)
-from robust_synth.tasks.common import choose_preset
-from robust_synth.tasks.sketch_to_image import IMAGENET as SKETCH_PRESET
+from robust_synth import tasks
 from robust_synth.tasks.style_transfer import DEFAULT_STEPS as STYLE_STEPS
 
 PREFERRED_MODELS = ("imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")  # best first; the embedded one works offline
@@ -313,29 +310,14 @@ def recipe_settings(recipe: dict) -> dict:
 
 # ----- ZeroGPU --------------------------------------------------------------------------------------------------
 
-TASK_PRESETS = {  # task -> (ImageNet preset, CIFAR-10 preset or None): the steps a request runs when it leaves them out
-    "generate": (generation.IMAGENET, generation.CIFAR), "inpaint": (inpainting.IMAGENET, None),
-    "super_resolve": (super_resolution.IMAGENET, None), "translate": (translation.IMAGENET, None),
-    "sketch_to_image": (SKETCH_PRESET, None), "paint_features": (feature_painting.IMAGENET, None),
-    "invert": (inversion.IMAGENET, None), "interpolate": (inversion.IMAGENET, None),
-    "visualize_feature": (feature_visualization.IMAGENET, None),
-}
-
-
-def default_steps(task: str, side: int) -> int:
-    if task == "style_transfer":
-        return STYLE_STEPS["lbfgs"]
-    imagenet, cifar = TASK_PRESETS[task]
-    return choose_preset(side, imagenet, cifar)[0].steps
-
-
 def estimate_seconds(task: str, values: dict) -> int:
     """GPU seconds to ask ZeroGPU for: steps x pixels x images (x2 with the comparison), within the time limit."""
     spec = models.REGISTRY.get(values.get("model") or "", None)
     input_side = spec.input_size if spec else 224
     side = int(values.get("size") or input_side)
     images = int(values.get("n") or values.get("frames") or 1)
-    steps = values.get("steps") or default_steps(task, input_side)
+    steps = values.get("steps") or (STYLE_STEPS["lbfgs"] if task == "style_transfer" else
+                                     tasks.default_steps(task, input_side))
     work = steps * side * side * images * (2 if values.get("compare") else 1)
     return int(min(limits.current().max_seconds, STARTUP_SECONDS + work / PIXEL_STEPS_PER_SECOND))
 

@@ -157,9 +157,9 @@ def test_bad_input_gives_a_clear_error_and_the_server_keeps_serving(client, file
 
 
 def test_gpu_duration_follows_the_task_default_steps_and_the_comparison():
-    from robust_synth import app_handlers as h
+    from robust_synth import app_handlers as h, tasks
     resnet = {"model": "imagenet-resnet50-l2-3"}
-    assert h.default_steps("inpaint", 224) == 720 and h.default_steps("generate", 32) == CIFAR.steps
+    assert tasks.default_steps("inpaint", 224) == 720 and tasks.default_steps("generate", 32) == CIFAR.steps
     assert h.estimate_seconds("inpaint", resnet) > h.estimate_seconds("generate", resnet)
     assert h.estimate_seconds("inpaint", {**resnet, "compare": True}) > h.estimate_seconds("inpaint", resnet)
     assert h.estimate_seconds("invert", {**resnet, "steps": 10**6}) == h.limits.current().max_seconds

@@ -113,6 +113,16 @@ def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
     return float((10 * torch.log10(1 / mse)).mean())
 
 
+class TransformedInput:
+    """The model applied to transform(x): PGD moves x, the model sees (and the loss scores) transform(x)."""
+
+    def __init__(self, model: RobustModel, transform: Callable[[torch.Tensor], torch.Tensor]):
+        self.model, self.transform = model, transform
+
+    def __call__(self, x: torch.Tensor, layers=()):
+        return self.model(self.transform(x), layers=layers)
+
+
 @dataclass
 class Run:
     """One task run: the model, resolved PGD settings, the seeded generator, timing and parameters for the recipe."""

@@ -9,7 +9,7 @@ import torch.nn as nn
 from .. import objectives
 from ..features import RobustModel
 from ..image import load_image
-from .common import Preset, load_input, load_input_mask, resolve_model, resolve_targets, start
+from .common import Preset, TransformedInput, load_input, load_input_mask, resolve_model, resolve_targets, start
 
 # Engstrom et al. 2019, robust_representations "feature painting" notebook: L2 eps 70, step 1, 140 steps (224 px).
 # The notebook minimises −0.1·R(x)_k + 90·‖(x − x0)·(1 − m)‖. With normalised-gradient steps that penalty, non-smooth
@@ -56,16 +56,6 @@ def top_features(model, target, k: int = 10) -> list[dict]:
     return [{"index": int(i), "score": round(float(s), 6)} for s, i in zip(best.values, best.indices)]
 
 
-class MaskedInput:
-    """The model applied to x0·(1 − m) + x·m: only pixels inside the mask (m = 1) affect the output."""
-
-    def __init__(self, model: RobustModel, x0: torch.Tensor, mask: torch.Tensor):
-        self.model, self.x0, self.mask = model, x0, mask
-
-    def __call__(self, x: torch.Tensor, layers=()):
-        return self.model(self.x0 * (1 - self.mask) + x * self.mask, layers=layers)
-
-
 def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
                    return_tensors: bool = False):
     """Add feature `feature` (an index of R(x); see top_features) inside the white part of `mask`."""
@@ -75,7 +65,8 @@ def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=N
     img = load_image(image)
     x0 = load_input(img, run.side).to(run.device)
     m = load_input_mask(mask, img.size, run.side).to(run.device)
-    result = run.optimise(x0, -objectives.feature(k), net=MaskedInput(run.model, x0, m))
+    inside_only = TransformedInput(run.model, lambda x: x0 * (1 - m) + x * m)  # pixels outside m never matter
+    result = run.optimise(x0, -objectives.feature(k), net=inside_only)
     with torch.no_grad():
         before, after = (run.model(t, layers=[objectives.REP])[objectives.REP][:, k].mean().item()
                          for t in (x0, result.x))

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import objectives
-from ..features import RobustModel
 from ..image import load_image
-from .common import Preset, class_probability, load_input, predict, psnr, start
+from .common import Preset, TransformedInput, class_probability, load_input, predict, psnr, start
 
 # Santurkar et al. 2019, robustness_applications "super-resolution" notebook, 8× on 224 px: L2 eps 8, step 1, 40 steps.
 IMAGENET = Preset(eps=8.0, step_size=1.0, steps=40)
@@ -36,16 +35,6 @@ def back_project(x: torch.Tensor, low: torch.Tensor, rounds: int) -> torch.Tenso
         x = x + F.interpolate(low - downsample(x, low.shape[-1]), size=x.shape[-2:], mode="bicubic",
                               align_corners=False)
     return x.clamp(0, 1)
-
-
-class LowResConsistent:
-    """The model applied to back_project(x): PGD can only add detail that keeps the image's low-resolution version."""
-
-    def __init__(self, model: RobustModel, low: torch.Tensor):
-        self.model, self.low = model, low
-
-    def __call__(self, x: torch.Tensor, layers=()):
-        return self.model(back_project(x, self.low, STEP_ROUNDS), layers=layers)
 
 
 def _check(factor, method, consistent) -> None:
@@ -75,7 +64,9 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     x0 = upsample(low, run.side, method)
     net = None
     if consistent:
-        x0, net = back_project(x0, low, START_ROUNDS), LowResConsistent(run.model, low)
+        # the model sees back_project(x): PGD can only add detail that keeps the low-resolution image
+        x0 = back_project(x0, low, START_ROUNDS)
+        net = TransformedInput(run.model, lambda x: back_project(x, low, STEP_ROUNDS))
     y = predict(run.model, x0).cpu()
     result = run.optimise(x0, objectives.class_loss(y), net=net)
     if consistent:
