@@ -134,9 +134,11 @@ def test_lbfgs_requests_are_refused_because_lbfgs_couples_samples(tiny_model):
         pgd_batch(tiny_model, _requests(), PGDConfig(constraint="none", steps=2, optimizer="lbfgs"))
 
 
-@pytest.mark.parametrize("kwargs", [{"max_batch": 0}, {"max_batch": 2.5}, {"max_wait_s": -1}])
-def test_bad_batcher_settings_are_rejected(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, match", [({"max_batch": 0}, "max_batch must be a positive integer, got 0"),
+                                           ({"max_batch": 2.5}, "max_batch must be a positive integer, got 2.5"),
+                                           ({"max_wait_s": -1}, "max_wait_s must be a non-negative number")])
+def test_bad_batcher_settings_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
         Batcher(lambda key, items: items, **kwargs)
 
 

@@ -122,8 +122,20 @@ def test_inpaint_prefills_hole_with_known_mean():
 
 
 def test_super_resolve_reports_psnr_against_reference(tiny_model):
-    _, recipe = _run("super_resolve", tiny_model, method="nearest")
-    assert recipe["metrics"]["psnr_ours"] > 0 and recipe["metrics"]["psnr_bicubic"] > 0
+    """Checked against scikit-image's PSNR of the returned image and of a bicubic upsampling, each against the
+    reference: catches a PSNR against the wrong image (the input, the start), on a 0-255 scale, or off by a factor."""
+    from PIL import Image
+    from skimage.metrics import peak_signal_noise_ratio
+    reference = _photo(3, 32, 32)
+    low = np.array(Image.fromarray(reference).resize((8, 8), Image.Resampling.BICUBIC))
+    _, recipe, x = rs.super_resolve(tiny_model, low, factor=4, reference=reference, steps=STEPS, return_tensors=True)
+    metrics, truth = recipe["metrics"], reference.astype(np.float64) / 255
+    ours = peak_signal_noise_ratio(truth, x[0].permute(1, 2, 0).double().numpy(), data_range=1.0)
+    bicubic = upsample(torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255, 32, "bicubic")
+    assert metrics["psnr_ours"] == pytest.approx(ours, abs=1e-3)
+    assert metrics["psnr_bicubic"] == pytest.approx(
+        peak_signal_noise_ratio(truth, bicubic[0].permute(1, 2, 0).double().numpy(), data_range=1.0), abs=1e-3)
+    assert 15 < metrics["psnr_bicubic"] < 60 and metrics["psnr_ours"] != metrics["psnr_bicubic"]
     assert recipe["params"]["low_res_side"] == 8
 
 
@@ -211,10 +223,19 @@ def test_unknown_model_is_a_clear_error():
         rs.generate("nope", "cat", steps=1)
 
 
-@pytest.mark.parametrize("kwargs", [{"steps": 0}, {"steps": 10**6}, {"eps": -1.0}, {"eps": float("nan")},
-                                    {"step_size": 1e9}, {"seed": -1}, {"seed": None}, {"n": 0}, {"n": 8}])
-def test_absurd_parameters_are_rejected(kwargs, tiny_model):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, match", [
+    ({"steps": 0}, "steps must be an integer between 1 and 10000, got 0"),
+    ({"steps": 10**6}, "steps must be an integer between 1 and 10000, got 1000000"),
+    ({"eps": -1.0}, "eps must be a number greater than 0 and at most 1000, got -1.0"),
+    ({"eps": float("nan")}, "eps must be a number greater than 0 and at most 1000, got nan"),
+    ({"step_size": 1e9}, "step_size must be a number greater than 0 and at most 100, got 1000000000.0"),
+    ({"seed": -1}, "seed must be an integer between 0 and 4294967295, got -1"),
+    ({"seed": None}, "seed must be an integer between 0 and .*, got None"),
+    ({"n": 0}, "n must be an integer between 1 and 16, got 0"),
+    ({"n": 8}, "n × classes = 8 × 3 = 24 images is over the limit of 16 per request"),
+])
+def test_absurd_parameters_are_rejected(kwargs, match, tiny_model):
+    with pytest.raises(ValueError, match=match):
         rs.generate(tiny_model, ["cat", "dog", "ship"], **{"steps": 1, **kwargs})
 
 
