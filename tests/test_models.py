@@ -4,8 +4,9 @@ import threading
 import pytest
 import torch
 
+import robust_synth as rs
 from conftest import make_tiny_model
-from robust_synth import RobustModel, features, load_model, models
+from robust_synth import RobustModel, features, load_model, models, seeds
 
 DESIGN_NAMES = [
     "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0", "imagenet-resnet50-l2-0.25", "imagenet-resnet50-l2-0.5",
@@ -22,17 +23,11 @@ def private_cache(monkeypatch):
     return models._cache
 
 
-def cifar_like_images() -> torch.Tensor:
-    """Four 32×32 scenes: sky over grass, a red blob on white, a dark shape on blue water, a smooth gradient."""
-    x = torch.zeros(4, 3, 32, 32)
-    x[0, :, :16] = torch.tensor([0.5, 0.7, 0.95]).view(3, 1, 1)
-    x[0, :, 16:] = torch.tensor([0.2, 0.6, 0.2]).view(3, 1, 1)
-    x[1] = 1.0
-    x[1, :, 10:22, 8:24] = torch.tensor([0.8, 0.1, 0.1]).view(3, 1, 1)
-    x[2] = torch.tensor([0.1, 0.3, 0.7]).view(3, 1, 1)
-    x[2, :, 12:20, 4:28] = 0.15
-    x[3] = torch.linspace(0, 1, 32).view(1, 1, 32).expand(3, 32, 32)
-    return x
+def class_seed_images(per_class: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images of known class without CIFAR-10 data: draws from the class-conditional Gaussians of
+    weights/seeds-cifar10.safetensors (fitted to the training images of each class), and their classes."""
+    classes = torch.arange(10).repeat(per_class)
+    return seeds.sample("cifar10", classes, torch.Generator().manual_seed(0)), classes
 
 
 def test_registry_has_every_name_from_the_design():
@@ -68,15 +63,30 @@ def test_standard_counterparts_are_registered_non_robust_models_of_the_same_data
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_embedded_models_load_by_name_and_classify(name, private_cache):
+    """Catches weights that are not the trained ones (left at random initialisation, another file) or a wrong input
+    pipeline (no normalisation): chance is 10 %; measured 46 % robust, 27 % standard on these 500 images, 10-12 %
+    for five random initialisations and 16 % for either model without its normalisation."""
     spec = models.get_spec(name)
     assert models.is_available(spec)
     model = load_model(name)
     assert model.spec == spec and model.name == name and model.input_size == 32
     assert model.class_names == models.CIFAR10_CLASSES
     assert model.weights_sha256 == models.file_sha256(models.embedded_path(spec))
-    logits = model.classify(cifar_like_images())
-    assert logits.shape == (4, 10) and torch.isfinite(logits).all()
-    torch.testing.assert_close(model.classify(cifar_like_images()), logits)
+    x, classes = class_seed_images()
+    accuracy = (model.classify(x).argmax(1) == classes).float().mean().item()
+    assert accuracy >= 0.2, f"{name} names {accuracy:.0%} of 500 class-conditional seed images (chance: 10%)"
+
+
+def test_the_standard_model_names_the_class_of_what_the_robust_model_draws(private_cache):
+    """The paper's point, across the two embedded models: a few generation steps on the robust model turn a class
+    seed into an image the independently trained standard model recognises (measured 10 of 10, three seeds; 2-4 of
+    10 for the seeds themselves, 1-4 of 10 when a randomly initialised network draws). Catches a robust model whose
+    gradients carry no class features, and a standard model that cannot classify."""
+    robust, standard = (load_model(name) for name in EMBEDDED)
+    _, recipe, x = rs.generate(robust, list(models.CIFAR10_CLASSES), n=1, steps=10, seed=0, return_tensors=True)
+    assert recipe["params"]["target_index"] == list(range(10))
+    named = standard.classify(x).argmax(1)
+    assert (named == torch.arange(10)).sum() >= 8, [models.CIFAR10_CLASSES[k] for k in named]
 
 
 def test_load_model_caches_one_model_per_device(private_cache):
