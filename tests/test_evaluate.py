@@ -1,4 +1,4 @@
-"""evaluate(): clean vs PGD robust accuracy on a tiny model, input checks, and the CLI's model-card update."""
+"""evaluate(): clean vs PGD robust accuracy (tiny model; hand-built two-class models), input checks, the card CLI."""
 import json
 import math
 
@@ -58,7 +58,7 @@ def test_eps_zero_gives_robust_equal_to_clean(tiny_model, data):
 
 
 def band(x):
-    """Along the unit direction w = (1, ..., 1)/sqrt(D), s = w·(x - 0.5): the wrong class wins only for s in (0.3, 1.3).
+    """Along the unit direction w = (1, ..., 1)/sqrt(D), s = w·(x - 0.5): the wrong class wins only for 0.3 < s < 1.3.
 
     From s = 0 the first step (2.5·eps/steps = 1.25, cut to eps = 1) lands at s = 1, inside the band; there the
     gradient points back, and the second step lands at s = -0.25, outside it again.

@@ -59,7 +59,7 @@ def test_a_pickled_request_gives_the_same_link(no_space):
 
 
 @pytest.mark.xfail(strict=True, reason="known bug: base_url() uses x-forwarded-host/-proto verbatim, but proxies "
-                   "in a chain append to them (comma-separated, the visitor's first); fix it there, then drop this mark")
+                   "in a chain append to them (comma-separated, the visitor's first); fix base_url, drop this mark")
 def test_behind_chained_proxies_the_first_forwarded_values_are_the_visitors(no_space):
     headers = {"host": "10.0.0.5:7860", "x_forwarded_host": "synth.example.org, lb.internal",
                "x_forwarded_proto": "https, http"}
