@@ -78,7 +78,7 @@ def _standard_sibling(spec: ModelSpec) -> str | None:
 
 
 # The matching non-robust control for each robust model: its family's eps-0 run (same architecture and pipeline).
-STANDARD_COUNTERPART = {s.name: _standard_sibling(s) for s in REGISTRY.values() if s.robust and _standard_sibling(s)}
+STANDARD_COUNTERPART = {s.name: sibling for s in REGISTRY.values() if s.robust and (sibling := _standard_sibling(s))}
 
 _cache: dict[tuple[str, str], RobustModel] = {}
 _lock = threading.Lock()
