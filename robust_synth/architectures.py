@@ -6,6 +6,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torchvision
+from torchvision.models.resnet import Bottleneck, ResNet
 
 
 class BasicBlock(nn.Module):
@@ -90,6 +91,27 @@ def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
 
 CIFAR_RESNET_WIDTHS = {"cifar_resnet": (32, 64, 128, 256), "cifar_resnet_tiny": (8, 8, 16, 16)}  # tiny: tests
 
+RESNET_LIKE = ("resnet18", "resnet50", "wide_resnet50_2", "resnext50_32x4d")  # torchvision builders, layer1..layer4
+# The other torchvision nets, named by stage: stageK is the output of the last block at 1/2^(K+1) of the input side
+# (56, 28, 14, 7 px at 224 px), rep the pooled features the classifier reads, logits its (linear) output.
+STAGE_NODES = {
+    "densenet161": ("features.denseblock1", "features.denseblock2", "features.denseblock3", "features.denseblock4",
+                    "flatten", "classifier"),
+    "mobilenet_v2": ("features.3", "features.6", "features.13", "features.17", "flatten", "classifier.1"),
+    "mnasnet1_0": ("layers.8", "layers.9", "layers.11", "layers.13", "mean", "classifier.1"),
+    "shufflenet_v2_x1_0": ("maxpool", "stage2", "stage3", "stage4", "mean", "fc"),
+}
+
+
+def stage_layer_nodes(arch: str) -> dict[str, str]:
+    *stages, rep, logits = STAGE_NODES[arch]
+    return {**{f"stage{i}": node for i, node in enumerate(stages, 1)}, "rep": rep, "logits": logits}
+
+
+def wide_resnet50_4(num_classes: int) -> nn.Module:
+    """Wide ResNet-50-4 as MadryLab's robustness library defines it (torchvision has only the -2 width)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, width_per_group=64 * 4)
+
 
 def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     """Build an untrained network and its layer-name map by architecture name."""
@@ -98,9 +120,13 @@ def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
         return net, resnet_layer_nodes(net.n_layers)
     if arch == "cifar_convnet":
         return cifar_convnet(num_classes), {"rep": "flatten", "logits": "fc"}
-    if arch in ("resnet50", "wide_resnet50_2", "resnet18"):
+    if arch in RESNET_LIKE:
         return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
+    if arch == "wide_resnet50_4":
+        return wide_resnet50_4(num_classes), resnet_layer_nodes(4)
     if arch in ("vgg16_bn", "vgg19"):
         net = getattr(torchvision.models, arch)(num_classes=num_classes)
         return net, vgg_layer_nodes(net)
+    if arch in STAGE_NODES:
+        return getattr(torchvision.models, arch)(num_classes=num_classes), stage_layer_nodes(arch)
     raise ValueError(f"unknown architecture {arch!r}")

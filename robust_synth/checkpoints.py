@@ -9,9 +9,14 @@ our own ``converted/<repo>/refs/<revision>``). Pin ``spec.revision`` to a commit
 Torchvision models (``spec.source == "torchvision"``) use the weights enum's URL and torch.hub's
 cache (``$TORCH_HOME/hub/checkpoints``). ``HF_HUB_OFFLINE=1`` also stops torchvision downloads.
 
-Safety: a ``.ckpt`` is read with ``torch.load(weights_only=True)`` (plus ``SAFE_CHECKPOINT_GLOBALS``).
-A file that needs more is refused, unless it sits in the Hub cache of the registry's pinned repo
-(``models.HUB_REPO``) and its sha256 equals ``spec.extra["sha256"]``; only then is it fully unpickled.
+Integrity: a spec with a pinned ``spec.sha256`` refuses a downloaded file whose sha256 differs, checked once before
+the conversion (the converted file's metadata records the source sha256 and that the pin was checked; later loads
+read only the converted file). The conversion checks that the attacker's copy of the weights equals the model's and
+that the checkpoint's normaliser holds the spec's mean/std.
+Safety: a ``.ckpt`` is read with ``torch.load(weights_only=True)`` (plus ``SAFE_CHECKPOINT_GLOBALS``); MadryLab's
+files, written with ``pickle_module=dill``, need nothing more when they hold only tensors and plain containers. A file
+that needs more is refused, unless it sits in the Hub cache of the registry's pinned repo (``models.HUB_REPO``) and
+its sha256 matched its pin; only then is it fully unpickled (with dill, as the ``robustness`` library loads them).
 No function here takes a user-supplied path.
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import dill  # the robustness library's pickler: the fully unpickled (pinned) path reads with it
 import httpx2  # huggingface_hub's HTTP client: its transfer errors are not OSError
 import torch
 import torchvision
@@ -56,6 +62,10 @@ class UnsafeCheckpointError(RuntimeError):
 
 class CheckpointFormatError(ValueError):
     """A checkpoint's contents do not match the architecture it is registered for."""
+
+
+class ChecksumMismatchError(RuntimeError):
+    """A downloaded checkpoint's sha256 differs from the one pinned in its spec."""
 
 
 def offline() -> bool:
@@ -96,9 +106,21 @@ def hub_state_dict(spec) -> tuple[dict[str, torch.Tensor], Path]:
     remember_commit(spec, commit)
     path = converted_path(spec, commit)
     if not path.exists():
+        sha256 = verify_pin(ckpt, spec)
         state = madry_to_torchvision(read_checkpoint(ckpt, spec), spec)
-        save_atomic(state, path, {"repo": spec.repo, "file": spec.file, "commit": commit})
+        save_atomic(state, path, {"repo": spec.repo, "file": spec.file, "commit": commit, "sha256": sha256,
+                                  "pin": "verified" if spec.sha256 else "none"})
     return load_file(str(path)), path
+
+
+def verify_pin(path: Path, spec) -> str:
+    """The file's sha256; ChecksumMismatchError if the spec pins another one (damaged, or replaced upstream)."""
+    sha256 = file_sha256(path)
+    if spec.sha256 and sha256 != spec.sha256.lower():
+        raise ChecksumMismatchError(
+            f"refusing {spec.file} for model {spec.name}: its sha256 is {sha256}, not the pinned {spec.sha256}, so "
+            f"the download is damaged or the file changed upstream; delete {path.resolve()} and load again")
+    return sha256
 
 
 def download_checkpoint(spec) -> Path:
@@ -172,23 +194,21 @@ def read_checkpoint(path: Path, spec):
     except pickle.UnpicklingError:
         if is_pinned_and_trusted(path, spec):
             logger.warning("fully unpickling %s: its sha256 matches the pin for %s", path.name, spec.repo)
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return torch.load(path, map_location="cpu", weights_only=False, pickle_module=dill)
         raise UnsafeCheckpointError(
             f"refusing to load {spec.file} for model {spec.name}: it holds Python objects beyond tensors "
-            f"({unsafe_globals(path)}), and only a file from {HUB_REPO} whose sha256 is pinned in the "
-            f"model spec (extra['sha256']) may be fully unpickled") from None
+            f"({unsafe_globals(path)}), and only a file from {HUB_REPO} whose sha256 matches the pin in its "
+            f"model spec may be fully unpickled") from None
     except (RuntimeError, EOFError, OSError) as err:  # truncated or corrupt file
         raise CheckpointFormatError(f"{spec.file} for model {spec.name} could not be read ({err}); it may be "
                                     f"damaged: delete {path.resolve()} and load again") from None
 
 
 def is_pinned_and_trusted(path: Path, spec) -> bool:
-    pinned = spec.extra.get("sha256")
-    if not pinned or spec.repo != HUB_REPO:
+    """A pinned spec of the pinned repo, read from that repo's Hub cache (verify_pin has matched its sha256)."""
+    if not spec.sha256 or spec.repo != HUB_REPO:
         return False
-    if not path.resolve().is_relative_to(hub_repo_cache(spec.repo).resolve()):
-        return False
-    return file_sha256(path) == pinned.lower()
+    return path.resolve().is_relative_to(hub_repo_cache(spec.repo).resolve())
 
 
 def unsafe_globals(path: Path) -> str:
@@ -202,7 +222,8 @@ def unsafe_globals(path: Path) -> str:
 def madry_to_torchvision(checkpoint, spec) -> dict[str, torch.Tensor]:
     """Keep the `module.model.` weights of a MadryLab checkpoint, keyed exactly as torchvision's spec.arch.
 
-    Dropped: `module.attacker.model.` (the attacker's duplicate) and `module.normalizer.` (mean/std buffers).
+    Checked, then dropped: `module.attacker.model.` (the attacker's copy, which must equal the weights) and
+    `module.normalizer.` (mean/std buffers, which must be the spec's).
     """
     file = spec.file
     state = checkpoint.get("model", checkpoint.get("state_dict")) if isinstance(checkpoint, dict) else None
@@ -210,11 +231,45 @@ def madry_to_torchvision(checkpoint, spec) -> dict[str, torch.Tensor]:
         raise CheckpointFormatError(f"{file} is not a MadryLab checkpoint: expected a dict with a 'model' or "
                                     "'state_dict' entry")
     unwrapped = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel's prefix
-    weights = {k.removeprefix("model."): v for k, v in unwrapped.items() if k.startswith("model.")}
+    weights, attacker = submodule(unwrapped, "model."), submodule(unwrapped, "attacker.model.")
     if weights and all(k.startswith("model.") for k in weights):  # torchvision-wrapped arch: module.model.model.
-        weights = {k.removeprefix("model."): v for k, v in weights.items()}
+        weights, attacker = submodule(weights, "model."), submodule(attacker, "model.")
     verify_keys(weights, spec)
+    verify_attacker_copy(weights, attacker, spec)
+    verify_normalizer(submodule(unwrapped, "normalizer."), spec)
     return {k: v.detach().contiguous() for k, v in weights.items()}
+
+
+def submodule(state: dict, prefix: str) -> dict:
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
+def verify_attacker_copy(weights: dict, attacker: dict, spec) -> None:
+    """In the robustness library the attacker holds the same network: a missing or different copy means a bad file."""
+    differ = sorted(attacker.keys() ^ weights.keys()) or [k for k in weights if not same(weights[k], attacker[k])]
+    if differ:
+        raise CheckpointFormatError(f"{spec.file} for model {spec.name} is inconsistent: the attacker's copy of the "
+                                    f"weights (module.attacker.model.) differs from the model's at {few(differ)}")
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shape and values (meta tensors, used to check layouts at no cost, carry no values to compare)."""
+    return a.shape == b.shape and (a.is_meta or torch.equal(a, b))
+
+
+def close(values: torch.Tensor, expected: tuple) -> bool:
+    return values.numel() == len(expected) and torch.allclose(values.flatten().double(),
+                                                              torch.tensor(expected, dtype=torch.double), atol=1e-4)
+
+
+def verify_normalizer(normalizer: dict, spec) -> None:
+    """The checkpoint's input normaliser must hold the mean/std that RobustModel applies (ImageNet's)."""
+    expected = {"new_mean": spec.mean, "new_std": spec.std}
+    found = {k: normalizer.get(k) for k in expected}
+    if not all(v is not None and (v.is_meta or close(v, expected[k])) for k, v in found.items()):
+        shown = {k: None if v is None else [round(x, 4) for x in v.flatten().tolist()] for k, v in found.items()}
+        raise CheckpointFormatError(f"{spec.file} for model {spec.name} normalises its input with {shown} "
+                                    f"(module.normalizer.), not the expected mean {spec.mean} and std {spec.std}")
 
 
 def verify_keys(state: dict[str, torch.Tensor], spec) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
+from . import madry_family
 from .architectures import build
 from .features import RobustModel
 
@@ -17,7 +18,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_REPO = "madrylab/robust-imagenet-models"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-MADRY_CITATION = "Engstrom et al., Robustness (Python Library), 2019; Salman et al., Do Adversarially Robust ImageNet Models Transfer Better?, NeurIPS 2020"
 
 
 @dataclass(frozen=True)
@@ -30,53 +30,55 @@ class ModelSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     input_size: int = 224
-    robustness: dict | None = None  # {"norm": "l2", "eps": 3.0}; None for standard training
+    robustness: dict | None = None  # {"norm": "l2", "eps": 3.0}, eps in [0,1] pixel units; None for standard training
     repo: str = HUB_REPO
     revision: str = "main"
     license: str = "MIT"
-    citation: str = MADRY_CITATION
-    extra: dict = field(default_factory=dict)
+    citation: str = madry_family.PAPER
+    family: str = ""                # one architecture and training pipeline: its robustness levels form a ladder
+    sha256: str | None = None       # hub: pinned sha256 of the downloaded file, checked once before conversion
+    clean_accuracy: float | None = None   # published clean top-1 (fraction); embedded models read their card
+    accuracy_source: str | None = None
 
     @property
     def robust(self) -> bool:
         return bool(self.robustness and self.robustness.get("eps", 0) > 0)
 
     @property
+    def eps_label(self) -> str:
+        """eps as papers and file names give it: "3" (L2), "4/255" (L∞), "0" (standard training)."""
+        if not self.robust:
+            return "0"
+        eps = self.robustness["eps"]
+        return f"{eps * 255:g}/255" if self.robustness["norm"] == "linf" else f"{eps:g}"
+
+    @property
     def num_classes(self) -> int:
         return 10 if self.dataset == "cifar10" else 1000
 
 
-def _madry(arch: str, label: str, norm: str, eps: float, file: str) -> ModelSpec:
-    eps_name = f"{eps:g}"
-    return ModelSpec(f"imagenet-{label}-{norm}-{eps_name}", arch, "imagenet", "hub", file,
-                     robustness={"norm": norm, "eps": eps})
-
+CIFAR10_STATS = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616), "input_size": 32}
+EMBEDDED_CARD = {"family": "robust-synth CIFAR-10 ResNet", "license": "MIT", "citation": "robust-synth (this project)"}
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    *[_madry("resnet50", "resnet50", "l2", e, f"resnet50_l2_eps{e:g}.ckpt") for e in (0, 0.25, 0.5, 1, 3, 5)],
-    _madry("resnet50", "resnet50", "linf", 4, "resnet50_linf_eps4.0.ckpt"),
-    _madry("vgg16_bn", "vgg16bn", "l2", 3, "vgg16_bn_l2_eps3.ckpt"),
-    _madry("vgg16_bn", "vgg16bn", "l2", 0, "vgg16_bn_l2_eps0.ckpt"),
-    _madry("wide_resnet50_2", "wideresnet50x2", "l2", 3, "wide_resnet50_2_l2_eps3.ckpt"),
+    *[ModelSpec(dataset="imagenet", source="hub", **fields) for fields in madry_family.spec_fields()],
     ModelSpec("imagenet-vgg19-standard", "vgg19", "imagenet", "torchvision", "VGG19_Weights.IMAGENET1K_V1",
-              license="BSD-3-Clause (torchvision)", citation="Simonyan & Zisserman, 2015"),
+              license="BSD-3-Clause (torchvision)", citation="Simonyan & Zisserman, 2015", family="torchvision VGG-19"),
     ModelSpec("imagenet-resnet50-standard", "resnet50", "imagenet", "torchvision", "ResNet50_Weights.IMAGENET1K_V1",
-              license="BSD-3-Clause (torchvision)", citation="He et al., 2016"),
+              license="BSD-3-Clause (torchvision)", citation="He et al., 2016", family="torchvision ResNet-50"),
     ModelSpec("cifar10-resnet-l2-0.5", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-l2-0.5",
-              mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), input_size=32,
-              robustness={"norm": "l2", "eps": 0.5}, license="MIT", citation="robust-synth (this project)"),
+              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **EMBEDDED_CARD),
     ModelSpec("cifar10-resnet-standard", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-standard",
-              mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), input_size=32,
-              license="MIT", citation="robust-synth (this project)"),
+              **CIFAR10_STATS, **EMBEDDED_CARD),
 ]}
 
-# The matching non-robust control for each robust model (same pipeline where one exists).
-STANDARD_COUNTERPART = {
-    **{n: "imagenet-resnet50-l2-0" for n in REGISTRY if n.startswith("imagenet-resnet50-l") and n != "imagenet-resnet50-l2-0"},
-    "imagenet-vgg16bn-l2-3": "imagenet-vgg16bn-l2-0",
-    "imagenet-wideresnet50x2-l2-3": "imagenet-resnet50-standard",
-    "cifar10-resnet-l2-0.5": "cifar10-resnet-standard",
-}
+
+def _standard_sibling(spec: ModelSpec) -> str | None:
+    return next((s.name for s in REGISTRY.values() if s.family == spec.family and not s.robust), None)
+
+
+# The matching non-robust control for each robust model: its family's eps-0 run (same architecture and pipeline).
+STANDARD_COUNTERPART = {s.name: sibling for s in REGISTRY.values() if s.robust and (sibling := _standard_sibling(s))}
 
 _cache: dict[tuple[str, str], RobustModel] = {}
 _lock = threading.Lock()
@@ -133,9 +135,10 @@ def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> R
     key = (spec.name, str(torch.device(device)))
     with _lock:
         if key not in _cache:
-            net, nodes = build(spec.arch, spec.num_classes)
-            state, path = _state_dict(spec)
-            net.load_state_dict(state, strict=True)
+            state, path = _state_dict(spec)  # first: a missing or refused file fails before any network is built
+            with torch.device("meta"):  # no random init (seconds for a Wide-ResNet-50-4): the weights replace it all
+                net, nodes = build(spec.arch, spec.num_classes)
+            net.load_state_dict(state, strict=True, assign=True)
             model = RobustModel(net, spec.mean, spec.std, nodes, name=spec.name, class_names=class_names(spec),
                                 input_size=spec.input_size).to(device)
             model.spec = spec
@@ -144,13 +147,58 @@ def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> R
         return _cache[key]
 
 
+def _card(spec: ModelSpec) -> dict:
+    path = WEIGHTS_DIR / f"{spec.file}.json"
+    return json.loads(path.read_text()) if spec.source == "embedded" and path.exists() else {}
+
+
+def clean_accuracy(spec: ModelSpec) -> tuple[float | None, str | None]:
+    """Clean top-1 (fraction) and where it comes from: the registry's published figure, the embedded model's card
+    (measured by robust_synth.evaluate), or torchvision's weights metadata; (None, None) where none is known."""
+    if spec.clean_accuracy is not None:
+        return spec.clean_accuracy, spec.accuracy_source
+    metrics = _card(spec).get("metrics") or {}
+    if "clean_acc" in metrics:
+        return metrics["clean_acc"], f"robust_synth.evaluate on {metrics.get('n', '?')} test images (its model card)"
+    if spec.source == "torchvision":
+        import torchvision
+        top1 = torchvision.models.get_weight(spec.file).meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        return round(top1 / 100, 5), "torchvision's weights metadata"
+    return None, None
+
+
+def card_line(spec: ModelSpec) -> str:
+    """One line for the Models table: family, source paper, licence, clean accuracy and its source."""
+    accuracy, source = clean_accuracy(spec)
+    measured = f"; clean top-1 {accuracy:.2%} ({source})" if accuracy is not None else ""
+    return f"{spec.family}: {spec.citation}; licence {spec.license}{measured}"
+
+
 def describe(spec: ModelSpec) -> dict:
     """A JSON-able summary for the /models endpoint and model pickers."""
-    card = {}
-    if spec.source == "embedded" and (WEIGHTS_DIR / f"{spec.file}.json").exists():
-        card = json.loads((WEIGHTS_DIR / f"{spec.file}.json").read_text())
+    accuracy, source = clean_accuracy(spec)
     return {"name": spec.name, "dataset": spec.dataset, "arch": spec.arch, "source": spec.source,
             "num_classes": spec.num_classes, "input_size": spec.input_size,
-            "robustness": spec.robustness if spec.robust else None,
+            "robustness": spec.robustness if spec.robust else None, "eps_label": spec.eps_label,
             "standard_counterpart": STANDARD_COUNTERPART.get(spec.name), "available": is_available(spec),
-            "metrics": card.get("metrics"), "license": spec.license, "citation": spec.citation}
+            "metrics": _card(spec).get("metrics"), "license": spec.license, "citation": spec.citation,
+            "family": spec.family, "clean_accuracy": accuracy, "accuracy_source": source, "sha256": spec.sha256,
+            "card": card_line(spec)}
+
+
+def ladder(name: str, norm: str | None = None) -> list[dict]:
+    """Every registered robustness level of `name`'s family under one norm (default: the model's own, else L2),
+    standard training first, ordered by eps: name, norm, eps, eps_label, available, clean accuracy and its source."""
+    spec = get_spec(name)
+    norm = norm or (spec.robustness or {}).get("norm") or "l2"
+    if norm not in ("l2", "linf"):
+        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+    rungs = [s for s in REGISTRY.values() if s.family == spec.family and (not s.robust or s.robustness["norm"] == norm)]
+    return sorted((_level(s) for s in rungs), key=lambda level: level["eps"])
+
+
+def _level(spec: ModelSpec) -> dict:
+    accuracy, source = clean_accuracy(spec)
+    return {"name": spec.name, "norm": spec.robustness["norm"] if spec.robust else None,
+            "eps": spec.robustness["eps"] if spec.robust else 0.0, "eps_label": spec.eps_label,
+            "available": is_available(spec), "clean_accuracy": accuracy, "accuracy_source": source}

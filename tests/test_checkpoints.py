@@ -40,7 +40,9 @@ def caches(tmp_path, monkeypatch):
 
 
 def add_spec(monkeypatch, name, **changes):
-    """Register a test-only spec derived from imagenet-resnet50-l2-3 (monkeypatched, so undone after the test)."""
+    """Register a test-only spec derived from imagenet-resnet50-l2-3, unpinned unless `sha256` is given
+    (monkeypatched, so undone after the test)."""
+    changes.setdefault("sha256", None)
     spec = dataclasses.replace(models.get_spec("imagenet-resnet50-l2-3"), name=name, **changes)
     monkeypatch.setitem(models.REGISTRY, name, spec)
     return spec
@@ -86,10 +88,10 @@ def model_logits(name):
         return load_model(name)(IMAGE).logits
 
 
-def test_resnet50_madry_checkpoint_loads_offline_then_from_converted_cache(caches):
+def test_resnet50_madry_checkpoint_loads_offline_then_from_converted_cache(caches, monkeypatch):
     torch.manual_seed(0)
     net = torchvision.models.resnet50()
-    spec = models.get_spec("imagenet-resnet50-l2-3")
+    spec = add_spec(monkeypatch, "test-resnet50", file="resnet50_l2_eps3.ckpt")  # unpinned: any file is accepted
     assert not models.is_available(spec)
     blob = seed_hub_cache(caches, spec.file, madry_checkpoint(net))
     assert models.is_available(spec)
@@ -242,16 +244,16 @@ def test_pinned_checksum_allows_full_unpickling_only_from_the_pinned_repo(caches
     net = torchvision.models.resnet18()
     checkpoint = madry_checkpoint(net, saved_on=datetime.date(2020, 7, 1))  # not allowed by weights_only
     blob = seed_hub_cache(caches, "resnet18_l2_eps3.ckpt", checkpoint)
-    pin = {"sha256": blob.name}
+    pin = blob.name
     seed_hub_cache(caches, "resnet18_l2_eps3.ckpt", checkpoint, repo_folder="models--someone--copy")
     copy = add_spec(monkeypatch, "test-copy", arch="resnet18", file="resnet18_l2_eps3.ckpt", repo="someone/copy",
-                    extra=pin)
+                    sha256=pin)
     with pytest.raises(UnsafeCheckpointError, match="datetime"):
         load_model(copy.name)
     unpinned = add_spec(monkeypatch, "test-unpinned", arch="resnet18", file="resnet18_l2_eps3.ckpt")
     with pytest.raises(UnsafeCheckpointError):
         load_model(unpinned.name)
-    pinned = add_spec(monkeypatch, "test-pinned", arch="resnet18", file="resnet18_l2_eps3.ckpt", extra=pin)
+    pinned = add_spec(monkeypatch, "test-pinned", arch="resnet18", file="resnet18_l2_eps3.ckpt", sha256=pin)
     torch.testing.assert_close(model_logits(pinned.name), reference_logits(net, pinned), rtol=1e-4, atol=1e-4)
 
 

@@ -1,4 +1,5 @@
 """Model registry: the names DESIGN.md promises, describe(), errors, embedded models, the per-device cache."""
+import json
 import threading
 
 import pytest
@@ -13,6 +14,8 @@ DESIGN_NAMES = [
     "imagenet-resnet50-l2-1", "imagenet-resnet50-l2-5", "imagenet-resnet50-linf-4", "imagenet-vgg16bn-l2-3",
     "imagenet-vgg16bn-l2-0", "imagenet-wideresnet50x2-l2-3", "imagenet-vgg19-standard",
     "imagenet-resnet50-standard", "cifar10-resnet-l2-0.5", "cifar10-resnet-standard",
+    "imagenet-resnet18-l2-3", "imagenet-wideresnet50x4-l2-1", "imagenet-resnet50-linf-8", "imagenet-densenet-l2-3",
+    "imagenet-mobilenet-l2-0", "imagenet-shufflenet-l2-3", "imagenet-resnext50x32x4d-l2-3",
 ]
 EMBEDDED = ["cifar10-resnet-l2-0.5", "cifar10-resnet-standard"]
 
@@ -139,3 +142,90 @@ def test_tracing_from_inside_a_forward_of_the_same_thread_does_not_deadlock():
     thread.start()
     thread.join(30)
     assert done == [(1, 10)]
+
+
+HUB = [spec for spec in models.REGISTRY.values() if spec.source == "hub"]
+
+
+def test_the_hub_family_is_every_published_file_once():
+    """4 archs × 10 L2 levels, 3 × 5 L∞ levels, 6 standard/robust pairs: the model card's tables and file names."""
+    assert len(HUB) == 40 + 15 + 12 and len({spec.file for spec in HUB}) == len(HUB)
+    files = {spec.file for spec in HUB}
+    assert {"resnet50_l2_eps3.ckpt", "resnet50_l2_eps0.01.ckpt", "resnet18_l2_eps1.ckpt", "resnet50_linf_eps4.0.ckpt",
+            "wide_resnet50_2_linf_eps0.5.ckpt", "wide_resnet50_4_l2_eps0.ckpt", "densenet_l2_eps3.ckpt",
+            "mobilenet_l2_eps0.ckpt", "shufflenet_l2_eps3.ckpt", "resnext50_32x4d_l2_eps3.ckpt",
+            "vgg16_bn_l2_eps0.ckpt", "mnasnet_l2_eps3.ckpt"} <= files
+    assert not any(f.startswith("wide_resnet50_4_linf") for f in files)  # not published
+    for spec in HUB:
+        norm, eps = spec.robustness["norm"], spec.robustness["eps"]
+        shown = eps if norm == "l2" else eps * 255  # L∞ names and files count in 1/255
+        assert spec.name.endswith(f"-{norm}-{shown:.4g}") and spec.name.startswith("imagenet-")
+        assert spec.eps_label == ("0" if eps == 0 else f"{shown:.4g}" if norm == "l2" else f"{shown:.4g}/255")
+        assert spec.sha256 is None or len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+        assert 0.4 < spec.clean_accuracy < 0.8 and "MadryLab" in spec.accuracy_source and spec.license == "MIT"
+
+
+def test_the_pins_from_the_issue_are_registered():
+    pins = {spec.file: spec.sha256 for spec in HUB}
+    assert pins["resnet50_l2_eps3.ckpt"] == "380b14e6f9750bffa1447cf7017f65da4dc5ce71a3dd112f107515dcf7b14d9d"
+    assert pins["resnet18_l2_eps3.ckpt"] == "b4315784a1a10257b05906aee94d6884678f7b77412d10100d7c05daa959eab0"
+    assert pins["vgg16_bn_l2_eps3.ckpt"] == "651a1edc842f484112671668dabdc883e85df8ba0e150d5b9866a20f9eb0f33a"
+
+
+def test_every_robust_hub_model_is_compared_with_its_own_eps0_run():
+    for spec in HUB:
+        if spec.robust:
+            standard = models.get_spec(models.STANDARD_COUNTERPART[spec.name])
+            assert standard.arch == spec.arch and standard.robustness["eps"] == 0 and standard.source == "hub"
+    assert models.STANDARD_COUNTERPART["imagenet-resnet50-linf-4"] == "imagenet-resnet50-l2-0"
+    assert models.STANDARD_COUNTERPART["imagenet-wideresnet50x2-l2-3"] == "imagenet-wideresnet50x2-l2-0"
+
+
+def test_ladder_lists_one_architecture_and_norm_ordered_by_eps():
+    levels = models.ladder("imagenet-resnet50-l2-3")
+    assert [level["eps_label"] for level in levels] == "0 0.01 0.03 0.05 0.1 0.25 0.5 1 3 5".split()
+    assert levels[0]["name"] == "imagenet-resnet50-l2-0" and levels[0]["norm"] is None
+    assert all(level["name"].startswith("imagenet-resnet50-l2-") for level in levels)
+    assert [level["clean_accuracy"] for level in levels][-2:] == [0.6283, 0.5613]  # MadryLab's table
+    assert all(level["available"] is False for level in levels)  # nothing downloaded on this machine
+
+
+def test_linf_ladder_starts_from_the_standard_run_and_counts_eps_in_pixel_units():
+    levels = models.ladder("imagenet-resnet50-linf-4")
+    assert [level["name"] for level in levels] == ["imagenet-resnet50-l2-0"] + [
+        f"imagenet-resnet50-linf-{e}" for e in (0.5, 1, 2, 4, 8)]
+    assert levels[4]["eps"] == pytest.approx(4 / 255) and levels[4]["eps_label"] == "4/255"
+    assert [level["eps"] for level in levels] == sorted(level["eps"] for level in levels)
+    assert models.ladder("imagenet-resnet50-l2-0", norm="linf") == levels  # the picker's norm switch
+
+
+def test_short_families_ladder_and_single_models():
+    assert [level["name"] for level in models.ladder("imagenet-densenet-l2-3")] == [
+        "imagenet-densenet-l2-0", "imagenet-densenet-l2-3"]
+    (only,) = models.ladder("imagenet-resnet50-standard")  # torchvision's run is not MadryLab's eps 0
+    assert only["name"] == "imagenet-resnet50-standard" and 0.7 < only["clean_accuracy"] < 0.8
+    with pytest.raises(ValueError, match="norm must be 'l2' or 'linf'"):
+        models.ladder("imagenet-resnet50-l2-3", norm="l1")
+    with pytest.raises(ValueError, match="unknown model"):
+        models.ladder("imagenet-resnet9000")
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_embedded_ladder_reads_accuracy_from_the_model_cards(name):
+    levels = models.ladder(name)
+    assert [level["name"] for level in levels] == ["cifar10-resnet-standard", "cifar10-resnet-l2-0.5"]
+    assert all(level["available"] for level in levels)
+    for level in levels:
+        card = json.loads((models.WEIGHTS_DIR / f"{level['name']}.json").read_text())
+        assert level["clean_accuracy"] == card["metrics"]["clean_acc"] and "robust_synth.evaluate" in level[
+            "accuracy_source"]
+
+
+def test_describe_carries_a_model_card_line_per_family():
+    info = models.describe(models.get_spec("imagenet-resnet50-l2-3"))
+    assert info["family"] == "MadryLab ResNet-50" and info["clean_accuracy"] == 0.6283
+    assert info["sha256"] == "380b14e6f9750bffa1447cf7017f65da4dc5ce71a3dd112f107515dcf7b14d9d"
+    assert "Salman et al." in info["card"] and "MIT" in info["card"] and "62.83%" in info["card"]
+    assert models.describe(models.get_spec("imagenet-resnet50-linf-4"))["eps_label"] == "4/255"
+    embedded = models.describe(models.get_spec("cifar10-resnet-l2-0.5"))
+    assert "robust-synth" in embedded["card"] and embedded["clean_accuracy"] == embedded["metrics"]["clean_acc"]
