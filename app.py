@@ -339,6 +339,7 @@ def models_tab() -> None:
                     "cannot be reached, so it cannot run here.")
         gr.Markdown(h.availability_note)
         gr.Dataframe(h.models_table, headers=h.MODEL_COLUMNS, interactive=False, wrap=True, max_height=800,
+                     column_widths=["21%", "8%", "7%", "13%", "7%", "13%", "7%", "12%", "12%"],
                      elem_id="models-table", show_search="filter")
         with gr.Row():
             chosen = gr.Dropdown(list(h.models.REGISTRY), value=h.EMBEDDED_PAIR[0], label="classes of model",
@@ -371,8 +372,8 @@ def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, images=Non
 def history_components() -> tuple:
     """This session's results (state, thumbnails, share links), created before the tabs that add to them."""
     return (gr.State([]),
-            gr.Gallery(label="this session's results (newest first)", columns=6, object_fit="contain",
-                       interactive=False, elem_id="history", elem_classes=["result-view"], render=False),
+            gr.Gallery(label="this session's results (newest first)", columns=8, fit_columns=False,
+                       object_fit="contain", interactive=False, elem_id="history", elem_classes=["result-view"], render=False),
             gr.Markdown(r.history_links([]), elem_id="history-links", render=False))
 
 

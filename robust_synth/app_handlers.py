@@ -45,7 +45,11 @@ SOURCES = {"embedded": "embedded", "hub": "Hugging Face Hub", "torchvision": "to
 
 
 def robustness(spec) -> str:
-    return f"robust {NORMS[spec.robustness['norm']]} ε={spec.robustness['eps']:g}" if spec.robust else "standard"
+    return f"robust {NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
+
+
+def _usable_first(spec) -> int:
+    return AVAILABILITY_ORDER.index(models.availability(spec))
 
 
 def model_label(spec) -> str:
@@ -53,7 +57,8 @@ def model_label(spec) -> str:
 
 
 def model_choices() -> list[tuple[str, str]]:
-    return [(model_label(spec), spec.name) for spec in models.REGISTRY.values()]
+    """(label, name) of every model for the pickers, those a run can use first."""
+    return [(model_label(spec), spec.name) for spec in sorted(models.REGISTRY.values(), key=_usable_first)]
 
 
 def list_models() -> list[dict]:
@@ -61,14 +66,18 @@ def list_models() -> list[dict]:
     return [{**models.describe(spec), "classes": models.class_names(spec)} for spec in models.REGISTRY.values()]
 
 
-MODEL_COLUMNS = ["name", "dataset", "classes", "robustness", "input size", "availability", "source", "licence"]
+MODEL_COLUMNS = ["name", "dataset", "classes", "robustness", "input size", "availability", "clean top-1", "source",
+                 "licence"]
 
 
 def models_table() -> list[list]:
-    """One row per model for the Models tab (columns MODEL_COLUMNS), the usable ones first."""
-    rows = [[spec.name, spec.dataset, spec.num_classes, robustness(spec), f"{spec.input_size} px",
-             models.availability(spec), SOURCES[spec.source], spec.license] for spec in models.REGISTRY.values()]
-    return sorted(rows, key=lambda row: AVAILABILITY_ORDER.index(row[5]))
+    """One row per model for the Models tab (columns MODEL_COLUMNS), those a run can use first."""
+    def row(spec):
+        accuracy = models.clean_accuracy(spec)[0]
+        return [spec.name, spec.dataset, spec.num_classes, robustness(spec), f"{spec.input_size} px",
+                models.availability(spec), "" if accuracy is None else f"{accuracy:.1%}", SOURCES[spec.source],
+                spec.license]
+    return [row(spec) for spec in sorted(models.REGISTRY.values(), key=_usable_first)]
 
 
 def availability_note() -> str:

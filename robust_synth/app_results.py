@@ -21,8 +21,12 @@ def base_url(request) -> str:
     if os.environ.get("SPACE_HOST"):
         return f"https://{os.environ['SPACE_HOST']}"
     headers = getattr(request, "headers", None) or {}
-    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost:7860"
-    return f"{headers.get('x-forwarded-proto', 'http')}://{host}"
+
+    def first(name: str) -> str:  # proxies in a chain append theirs: "visitor, proxy1, ..."
+        return (headers.get(name) or "").split(",")[0].strip()
+
+    host = first("x-forwarded-host") or first("host") or "localhost:7860"
+    return f"{first('x-forwarded-proto') or 'http'}://{host}"
 
 
 def _inputs(kwargs: dict) -> dict:

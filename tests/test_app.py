@@ -15,7 +15,7 @@ from PIL import Image
 
 import robust_synth
 from robust_synth import app_handlers as h
-from robust_synth import app_results, checkpoints, limits, results, tasks
+from robust_synth import app_results, limits, models, results, tasks
 from robust_synth.tasks.generation import CIFAR
 
 from app_server import running_app
@@ -330,9 +330,15 @@ def test_a_user_error_logs_one_line_and_a_fault_its_traceback(monkeypatch, caplo
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError, "a real fault lost its traceback"
 
 
-def test_models_table_rows_are_readable():
-    rows = {row[0]: row for row in h.models_table()}
-    assert rows[EMBEDDED][1:6] == ["cifar10", 10, "robust L2 ε=0.5", "32 px", "embedded"]
-    assert rows[STANDARD][3] == "standard" and rows[HUB_MODEL][2] == 1000 and rows[HUB_MODEL][4] == "224 px"
+def test_models_table_lists_every_model_usable_first():
+    rows = h.models_table()
+    by_name = {row[0]: row for row in rows}
+    assert set(by_name) == set(models.REGISTRY) and all(len(row) == len(h.MODEL_COLUMNS) for row in rows)
+    assert by_name[EMBEDDED][1:6] == ["cifar10", 10, "robust L2 ε=0.5", "32 px", "embedded"]
+    assert by_name[STANDARD][3] == "standard" and by_name[HUB_MODEL][2] == 1000
+    assert by_name["imagenet-resnet50-linf-4"][3] == "robust L∞ ε=4/255"
+    # catches the 69 ImageNet entries burying the two models that work offline at the bottom of the list
+    usable = [models.is_usable(models.get_spec(row[0])) for row in rows]
+    assert usable == sorted(usable, reverse=True)
+    assert [name for _, name in h.model_choices()][:len(rows)] == [row[0] for row in rows]
     assert h.class_table(EMBEDDED)[3] == [3, "cat"] and len(h.class_table(HUB_MODEL)) == 1000
-    assert len(h.MODEL_COLUMNS) == len(rows[EMBEDDED])
