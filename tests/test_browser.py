@@ -350,3 +350,19 @@ def test_models_tab_shows_the_models_and_searches_classes(page):
     page.locator("#models-classes input[placeholder^='Search']").fill("tru")
     page.wait_for_function("() => document.querySelectorAll('#models-classes [role=row].virtual-row').length === 1")
     assert table_rows(page, "models-classes") == [["9", "truck"]]
+
+
+def test_a_model_that_cannot_be_had_is_marked_and_cannot_run(browser, url, monkeypatch):
+    from huggingface_hub import constants as hub_constants
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)  # the server runs in this process: it is offline now
+    visitor = open_app(browser, url)
+    try:
+        picker = visitor.locator("[role=tabpanel]:visible").first.get_by_label("model").first
+        picker.click()
+        option = visitor.get_by_role("option", name="imagenet-resnet50-l2-3 (robust L2 ε=3, imagenet, ")
+        assert option.inner_text().endswith("unavailable offline)"), "the picker does not say it cannot run"
+        option.click()
+        visitor.wait_for_function("() => document.querySelector('#run-generate').disabled")
+        assert "imagenet-resnet50-l2-3 is unavailable" in visitor.locator(".toast-body").first.inner_text()
+    finally:
+        visitor.close()
