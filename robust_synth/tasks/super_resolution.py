@@ -99,25 +99,22 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     _check_output(width, height, factor)
     window = max(1, round(run.side / factor))
     low = F.pad(low, (0, max(0, window - width), 0, max(0, window - height)), mode="replicate")  # at least 1 window
-    big = (low.shape[-2] * factor, low.shape[-1] * factor)
-    x0 = upsample(low, big, method)
-    if consistent:
-        x0 = back_project(x0, low, START_ROUNDS)
+    crop = (..., slice(0, height * factor), slice(0, width * factor))
+    x0 = upsample(low, (low.shape[-2] * factor, low.shape[-1] * factor), method)
+    x0 = back_project(x0, low, START_ROUNDS) if consistent else x0
     layout = WindowLayout.covering(*low.shape[-2:], window)
-    starts, lows = layout.cut(x0, factor), layout.cut(low).to(run.device)
-    y = predict(run.model, Framing(x0[..., :height * factor, :width * factor], run.side).model_input.to(run.device))
-    y = y.cpu()
-    result = run.optimise_in_batches(starts, lambda a, b: objectives.class_loss(y.repeat(b - a)),
+    y = predict(run.model, Framing(x0[crop], run.side).model_input.to(run.device)).cpu()
+    lows = layout.cut(low).to(run.device)
+    result = run.optimise_in_batches(layout.cut(x0, factor), lambda a, b: objectives.class_loss(y.repeat(b - a)),
                                      lambda a, b: _model_view(run.model, lows[a:b], factor, consistent))
     out = layout.blend(result.x.detach().float().cpu(), factor, *low.shape[-2:])
-    if consistent:
-        out = back_project(out, low, STEP_ROUNDS)
+    out = back_project(out, low, STEP_ROUNDS) if consistent else out
     windows = resize(layout.cut(out, factor), (run.side, run.side)).clamp(0, 1)
-    crop = (..., slice(0, height * factor), slice(0, width * factor))
     metrics = {"target_prob": float(class_probability(run.model, windows, y.repeat(len(windows))).mean())}
     if reference is not None:
         ref = _reference(reference, width * factor, height * factor)
-        metrics.update(psnr_ours=psnr(out[crop], ref), psnr_bicubic=psnr(upsample(low, big, "bicubic")[crop], ref),
+        bicubic = upsample(low, x0.shape[-2:], "bicubic")
+        metrics.update(psnr_ours=psnr(out[crop], ref), psnr_bicubic=psnr(bicubic[crop], ref),
                        psnr_start=psnr(x0[crop], ref))
     layout_record = {**layout.describe(factor), "model_side": run.side, "input_size": [width, height],
                      "result": "back-projected onto the input" if consistent else "blended windows"}
