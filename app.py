@@ -234,8 +234,8 @@ TASKS = [
     ("super_resolve", "Super-resolve",
      "Upsample, then PGD toward the predicted class within a small L2 ball, keeping the low-resolution image.",
      h.super_resolve, super_resolve_inputs,
-     [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "factor": 4},
-      {"model": EMBEDDED, "image": photo("coffee.jpg"), "factor": 8}]),
+     [{"model": EMBEDDED, "image": photo("chelsea-64.jpg"), "factor": 2},  # output: factor x the input's size
+      {"model": EMBEDDED, "image": photo("coffee-64.jpg"), "factor": 4}]),
     ("translate", "Translate", "Image-to-image translation: move a photo toward another class.",
      h.translate, image_target_inputs("source image"),
      [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "target": "dog"},
