@@ -47,7 +47,7 @@ def test_image_task_reads_files(tmp_path, capsys):
     assert rc == 0
     recipe = check_outputs(tmp_path / "out", "super_resolve", 1, (32, 32), capsys.readouterr().out)
     assert recipe["model"] == "cifar10-resnet-standard" and recipe["params"]["factor"] == 2
-    assert recipe["params"]["low_res_side"] == 16
+    assert recipe["params"]["low_res_size"] == [16, 16] and recipe["output_size"] == [32, 32]
 
 
 def test_style_transfer_end_to_end_through_python_dash_m(tmp_path):
