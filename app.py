@@ -140,8 +140,8 @@ def share_markdown(recipe) -> str:
     return f"**Share:** [{url}]({url}) (reopens this result with its settings).{stopped}"
 
 
-def show_before_after(image, gallery, recipe):
-    pair = v.input_beside_result(image, gallery[0][0] if gallery else None, recipe)
+def show_before_after(image, gallery):
+    pair = v.input_beside_result(image, gallery[0][0] if gallery else None)
     return gr.ImageSlider(value=pair, visible=pair is not None)
 
 
@@ -172,7 +172,7 @@ def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button, history: tupl
                   api_visibility="private", show_progress="hidden")
     if before_after is not None:
         source = form.fields.get("image") or form.fields.get("content_image") or form.fields["image_a"]
-        event.success(show_before_after, [source, gallery, recipe], before_after, api_visibility="private",
+        event.success(show_before_after, [source, gallery], before_after, api_visibility="private",
                       show_progress="hidden")
     stop.click(stop_run, None, None, api_visibility="private", queue=False)
     form.fields["compare"].change(lambda on: gr.ImageSlider(visible=on), form.fields["compare"], form.outputs[1],
@@ -299,8 +299,8 @@ TASKS = [
     ("super_resolve", "Super-resolve",
      "Upsample, then PGD toward the predicted class within a small L2 ball, keeping the low-resolution image.",
      h.super_resolve, super_resolve_inputs,
-     [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "factor": 4},
-      {"model": EMBEDDED, "image": photo("coffee.jpg"), "factor": 8}]),
+     [{"model": EMBEDDED, "image": photo("chelsea-64.jpg"), "factor": 2},  # output: factor x the input's size
+      {"model": EMBEDDED, "image": photo("coffee-64.jpg"), "factor": 4}]),
     ("translate", "Translate", "Image-to-image translation: move a photo toward another class.",
      h.translate, image_target_inputs("source image"),
      [{"model": EMBEDDED, "image": photo("chelsea.jpg"), "target": "dog"},

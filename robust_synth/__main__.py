@@ -66,12 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_outputs(images, recipe: dict, out: Path, task: str) -> list[Path]:
+    """Full-size images as out/<task>-NN.png, the model-resolution ones (where separate) in out/model_resolution/."""
     out.mkdir(parents=True, exist_ok=True)
+    extra = images.model_resolution if recipe.get("model_resolution") else []
     paths = []
-    for i, img in enumerate(images):
-        path = out / f"{task}-{i:02d}.png"
-        path.write_bytes(png_with_recipe(img, recipe))
-        paths.append(path)
+    for folder, group in ((out, images), (out / "model_resolution", extra)):
+        for i, img in enumerate(group):
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{task}-{i:02d}.png"
+            path.write_bytes(png_with_recipe(img, recipe))
+            paths.append(path)
     (out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     return paths
 

@@ -238,6 +238,7 @@ def _run(fn, kwargs: dict, compare: bool, request, progress):
                     fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart)
                 recipe = {**recipe, "comparison": standard_recipe}
                 pair = (images[0], standard[0])
+            images = app_results.shown_images(images, recipe)
             recipe = app_results.share(images, recipe, kwargs, request)
         yield app_results.result_files(images, recipe), pair, recipe
     finally:
@@ -256,7 +257,8 @@ def estimate_seconds(task: str, values: dict) -> int:
     spec = models.REGISTRY.get(values.get("model") or "", None)
     input_side = spec.input_size if spec else 224
     side = _known_number(values.get("size"), "size") or input_side
-    images = v.whole(values.get("n") or values.get("frames") or 1)
+    counts = {name: _known_number(values.get(name), name) for name in ("n", "frames", "factor")}
+    images = tasks.model_images(task, {**values, **counts}, input_side)
     steps = _known_number(values.get("steps"), "steps") or (
         STYLE_STEPS["lbfgs"] if task == "style_transfer" else tasks.default_steps(task, input_side))
     work = steps * side * side * images * (2 if values.get("compare") else 1)

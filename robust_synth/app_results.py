@@ -41,16 +41,27 @@ def share(images, recipe: dict, kwargs: dict, request) -> dict:
     return {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}
 
 
-def result_files(images, recipe: dict) -> list[str]:
-    """The images as PNG files with the recipe embedded, for the gallery and for API clients."""
+def shown_images(images, recipe: dict) -> list:
+    """The full-size results first, then the model-resolution ones where the task made them separately."""
+    return [*images, *images.model_resolution] if recipe.get("model_resolution") else list(images)
+
+
+def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
+    """The images as (PNG file with the recipe embedded, caption), for the gallery and for API clients.
+
+    Where the recipe counts model-resolution images (the last ones), each image is captioned with what it is.
+    """
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     stem = recipe.get("result_id") or uuid.uuid4().hex
-    paths = []
+    full_count = len(images) - recipe.get("model_resolution", {}).get("count", 0)
+    files = []
     for i, image in enumerate(images):
         path = OUTPUT_DIR / f"{stem}_{i}.png"
         path.write_bytes(results.png_with_recipe(image, recipe))
-        paths.append(str(path))
-    return paths
+        caption = None if full_count == len(images) else \
+            f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
+        files.append((str(path), caption))
+    return files
 
 
 def result_id_from(text: str) -> str:

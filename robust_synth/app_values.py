@@ -4,7 +4,7 @@ import numbers
 import gradio as gr
 from PIL import Image, ImageOps
 
-from robust_synth.image import fit_square, load_image, load_mask, to_pil
+from robust_synth.image import load_image, load_mask, to_pil
 
 
 def optional_number(value, name: str, whole: bool = False):
@@ -86,17 +86,20 @@ def sketch_from_pad(value):
 
 # ----- input beside output --------------------------------------------------------------------------------------
 
-def input_beside_result(image, result: str, recipe: dict):
-    """(input, result) at the result's size for the before/after slider: the input as the task saw it.
+def input_beside_result(image, result: str):
+    """(input, result) at the result's size for the before/after slider.
 
-    Super-resolution saw the input at its low resolution (recipe params low_res_side): it is shown at that
-    resolution, enlarged with nearest-neighbour, so the slider compares what went in with what came out.
+    Edits come back at the input's size (shown as they are); super-resolution's result is a whole multiple of
+    its input, which is then enlarged with nearest-neighbour so its pixels show; a result of another shape
+    (interpolation frames at the model's size) gets the input cropped to its aspect.
     """
     if not image or not result:
         return None
     out = Image.open(result).convert("RGB")
     before = load_image(image).convert("RGB")
-    low_side = (recipe or {}).get("params", {}).get("low_res_side")
-    if low_side:
-        return fit_square(before, low_side).resize(out.size, Image.Resampling.NEAREST), out
+    (width, height), (out_width, out_height) = before.size, out.size
+    if before.size == out.size:
+        return before, out
+    if out_width % width == 0 and out_width // width == out_height / height:
+        return before.resize(out.size, Image.Resampling.NEAREST), out
     return ImageOps.fit(before, out.size, Image.Resampling.BICUBIC), out

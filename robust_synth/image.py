@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .limits import current
@@ -178,6 +179,23 @@ def to_tensor(img, size: int | None = None) -> torch.Tensor:
         img = fit_square(img, size)
     arr = np.array(img, dtype=np.uint8)
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, *size): bicubic, antialiased where it shrinks (as Pillow); the same size is returned as is.
+
+    Not clamped: it also resizes signed changes (result minus input).
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrinks = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bicubic", antialias=shrinks, align_corners=False)
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A (B, 1, h, w) {0,1} mask at another size: a pixel is set where any pixel it covers is set (never shrinks a hole)."""
+    return F.adaptive_max_pool2d(mask.float(), (int(size[0]), int(size[1])))
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:

@@ -19,9 +19,14 @@ def center_square(img: Image.Image, size: int = SIZE) -> Image.Image:
     return img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
 
 
+LOW_RES = 64  # super-resolution examples: small inputs, so 4x (256 px) stays quick on a CPU
+
+
 def photos() -> dict[str, Image.Image]:
-    return {name: center_square(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
-            for name in ("chelsea", "astronaut", "coffee", "rocket")}
+    images = {name: center_square(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+              for name in ("chelsea", "astronaut", "coffee", "rocket")}
+    images.update({f"{name}-{LOW_RES}": center_square(images[name], LOW_RES) for name in ("chelsea", "coffee")})
+    return images
 
 
 def masks() -> dict[str, Image.Image]:

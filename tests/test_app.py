@@ -64,11 +64,14 @@ def pixels(output) -> np.ndarray:
 
 
 def check_result(output, task: str, model: str, size: tuple[int, int], count: int = 1) -> dict:
+    """count full-size images of `size` first, then the model-resolution ones the recipe counts (captioned)."""
     gallery, recipe = output[0], output[-1]
-    assert len(gallery) == count
-    for item in gallery:
+    extra = recipe.get("model_resolution", {}).get("count", 0)
+    assert len(gallery) == count + extra
+    for i, item in enumerate(gallery):
         with Image.open(item["image"]) as img:
-            assert img.format == "PNG" and img.size == size
+            assert img.format == "PNG" and (img.size == size if i < count else max(img.size) == 32)
+        assert (item["caption"] or "").startswith("" if not extra else "full size" if i < count else "model resolution")
     assert RECIPE_KEYS <= set(recipe), f"recipe misses {RECIPE_KEYS - set(recipe)}"
     assert recipe["task"] == task and recipe["model"] == model
     assert recipe["share_url"].endswith(f"?result={recipe['result_id']}")
@@ -168,12 +171,12 @@ def test_compare_runs_the_standard_counterpart_with_the_same_seed(client):
 
 
 @pytest.mark.parametrize("api_name, inputs, size, count", [
-    ("/inpaint", {"image": "photo", "mask": "mask"}, (32, 32), 1),
-    ("/super_resolve", {"image": "photo", "factor": 2}, (32, 32), 1),
-    ("/translate", {"image": "photo", "target": "dog"}, (32, 32), 1),
-    ("/sketch_to_image", {"image": "photo", "target": "ship"}, (32, 32), 1),
-    ("/paint_features", {"image": "photo", "mask": "mask", "feature": "3"}, (32, 32), 1),
-    ("/invert", {"image": "photo"}, (32, 32), 1),
+    ("/inpaint", {"image": "photo", "mask": "mask"}, (48, 48), 1),  # edits at the input's size
+    ("/super_resolve", {"image": "photo", "factor": 2}, (96, 96), 1),
+    ("/translate", {"image": "photo", "target": "dog"}, (48, 48), 1),
+    ("/sketch_to_image", {"image": "photo", "target": "ship"}, (48, 48), 1),
+    ("/paint_features", {"image": "photo", "mask": "mask", "feature": "3"}, (48, 48), 1),
+    ("/invert", {"image": "photo"}, (48, 48), 1),
     ("/interpolate", {"image_a": "photo", "image_b": "other", "frames": 3}, (32, 32), 3),
     ("/visualize_feature", {"feature": 5}, (32, 32), 1),
     ("/style_transfer", {"content_image": "photo", "style_image": "other", "size": "40"}, (40, 40), 1),

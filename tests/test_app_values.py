@@ -103,14 +103,24 @@ def test_sketchpad_drawing_becomes_the_sketch():
 # ----- input beside result --------------------------------------------------------------------------------------
 
 def test_input_beside_result_matches_the_result_size(tmp_path):
+    """The slider's input is the user's image as it is beside an edit, its own pixels enlarged beside a
+    super-resolution; catches a bicubic blur of the low-res input, or a crop/rescale of a same-size edit."""
     photo, result = tmp_path / "photo.png", tmp_path / "result.png"
-    gradient = np.linspace(0, 255, 60 * 40 * 3).reshape(40, 60, 3).astype(np.uint8)
-    Image.fromarray(gradient).save(photo)
-    Image.new("RGB", (32, 32), "red").save(result)
-    before, after = v.input_beside_result(str(photo), str(result), {"params": {}})
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photo)
+
+    Image.new("RGB", (60, 40), "red").save(result)  # an edit at the input's size
+    before, after = v.input_beside_result(str(photo), str(result))
+    assert before.size == after.size == (60, 40)
+    np.testing.assert_array_equal(np.asarray(before), pixels)
+
+    Image.new("RGB", (240, 160), "red").save(result)  # super-resolution by 4
+    before, _ = v.input_beside_result(str(photo), str(result))
+    blocks = np.asarray(before).reshape(40, 4, 60, 4, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all(), "each input pixel as a 4x4 block"
+    np.testing.assert_array_equal(blocks[:, 0, :, 0], pixels)
+
+    Image.new("RGB", (32, 32), "red").save(result)  # interpolation frames at the model's size
+    before, after = v.input_beside_result(str(photo), str(result))
     assert before.size == after.size == (32, 32)
-    # super-resolution saw the input at 8 px: the pair shows those 8x8 pixels, each as a 4x4 block
-    low, _ = v.input_beside_result(str(photo), str(result), {"params": {"low_res_side": 8}})
-    blocks = np.asarray(low).reshape(8, 4, 8, 4, 3)
-    assert (blocks == blocks[:, :1, :, :1]).all()
-    assert v.input_beside_result(None, str(result), {}) is None
+    assert v.input_beside_result(None, str(result)) is None

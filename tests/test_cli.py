@@ -47,7 +47,7 @@ def test_image_task_reads_files(tmp_path, capsys):
     assert rc == 0
     recipe = check_outputs(tmp_path / "out", "super_resolve", 1, (32, 32), capsys.readouterr().out)
     assert recipe["model"] == "cifar10-resnet-standard" and recipe["params"]["factor"] == 2
-    assert recipe["params"]["low_res_side"] == 16
+    assert recipe["params"]["low_res_size"] == [16, 16] and recipe["output_size"] == [32, 32]
 
 
 def test_style_transfer_end_to_end_through_python_dash_m(tmp_path):
@@ -88,3 +88,12 @@ def test_every_task_has_a_subcommand_with_typed_options():
                               "--feature", "7", "--eps", "2.5"])
     assert args.feature == 7 and args.eps == 2.5
 
+
+
+def test_an_edit_is_written_at_full_size_with_the_model_resolution_one_beside_it(tmp_path):
+    image = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(image)
+    rc = main(["translate", "--model", "cifar10-resnet-standard", "--image", str(image), "--target", "cat",
+               "--steps", "1", "--out", str(tmp_path / "out")])
+    assert rc == 0 and Image.open(tmp_path / "out" / "translate-00.png").size == (30, 20)
+    assert Image.open(tmp_path / "out" / "model_resolution" / "translate-00.png").size == (32, 21)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from bad_inputs import MASK_SIZE, header_bomb, items
-from robust_synth.image import fit_square, load_image, load_mask, to_pil, to_tensor
+from robust_synth.image import fit_square, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 
 
 def _ids(corpus):
@@ -117,3 +117,21 @@ def test_to_tensor_resizes_and_to_pil_clamps():
     assert out.getpixel((0, 0)) == (0, 128, 255)
     with pytest.raises(ValueError, match="shape"):
         to_pil(torch.zeros(2, 3, 4, 4))
+
+
+def test_resize_shrinks_like_pillow_and_leaves_the_same_size_alone():
+    """Catches shrinking without antialiasing (aliasing; far from Pillow's result) and resampling a same-size image."""
+    arr = np.random.default_rng(2).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    x = to_tensor(Image.fromarray(arr))
+    assert resize(x, (60, 90)) is x
+    pillow = to_tensor(Image.fromarray(arr).resize((30, 20), Image.Resampling.BICUBIC))
+    assert (resize(x, (20, 30)).clamp(0, 1) - pillow).abs().mean() < 2 / 255
+    assert resize(x, (120, 180)).shape == (1, 3, 120, 180)
+
+
+def test_resize_mask_never_loses_a_hole():
+    mask = torch.zeros(1, 1, 100, 100)
+    mask[..., 57, 13] = 1
+    small = resize_mask(mask, (10, 10))
+    assert small.sum() == 1 and small[0, 0, 5, 1] == 1
+    assert resize_mask(small, (20, 20)).sum() == 4

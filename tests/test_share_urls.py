@@ -97,8 +97,8 @@ def test_share_links_reopen_after_the_app_restarts(tmp_path, monkeypatch, no_spa
     assert share_url == f"http://old-host:7860/?result={saved['recipe']['result_id']}"
 
     images, recipe, inputs = app_results.load_result(share_url, request(host="new-host:7860"))
-    assert len(images) == 1
-    np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(Image.open(saved["gallery"][0])))
+    assert [im.size for im in images] == [(48, 40), (32, 32)], "the full-size edit, then the model's own square"
+    np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(Image.open(saved["gallery"][0][0])))
     np.testing.assert_array_equal(np.asarray(inputs["image"]), np.asarray(Image.open(photo)))
     np.testing.assert_array_equal(np.asarray(inputs["mask"].convert("L")), painted)
     assert recipe["share_url"] == share_url.replace("old-host", "new-host")
@@ -106,7 +106,7 @@ def test_share_links_reopen_after_the_app_restarts(tmp_path, monkeypatch, no_spa
     assert {k: v for k, v in recipe.items() if k not in same} == {k: v for k, v in saved["recipe"].items()
                                                                  if k not in same}
     files, reopened = app_results.open_result(saved["recipe"]["result_id"], request(host="new-host:7860"))
-    assert results.recipe_from_png(files[0])["result_id"] == reopened["result_id"] == saved["recipe"]["result_id"]
+    assert results.recipe_from_png(files[0][0])["result_id"] == reopened["result_id"] == saved["recipe"]["result_id"]
 
 
 # ----- the default model -------------------------------------------------------------------------------------

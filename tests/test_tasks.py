@@ -6,13 +6,15 @@ import pytest
 import torch
 
 import robust_synth as rs
+from conftest import make_tiny_model
 from robust_synth.tasks.common import choose_preset, Preset
 from robust_synth.tasks.inpainting import fill_smooth, fill_with_mean
+from robust_synth.tasks.regions import FEATHER_PX
 from robust_synth.tasks.super_resolution import START_ROUNDS, back_project, downsample, upsample
 
 STEPS = 3
 RECIPE_KEYS = {"task", "model", "params", "seed", "weights_sha256", "version", "elapsed_s", "metrics", "device",
-               "cancelled"}
+               "cancelled", "output_size"}
 
 
 def _photo(seed=0, h=40, w=48):
@@ -29,22 +31,29 @@ def _mask(h=40, w=48):
     return m
 
 
-# task name -> (function, required inputs, expected number of images)
+def _beyond_feather(mask: np.ndarray) -> np.ndarray:
+    """Pixels farther than FEATHER_PX from the mask (Euclidean): the ones a masked task must return unchanged."""
+    from scipy import ndimage
+    return ndimage.distance_transform_edt(~mask) > FEATHER_PX
+
+
+# task name -> (function, required inputs, expected number of images, their (width, height))
 CASES = {
-    "generate": (rs.generate, lambda: {"target": ["cat", 1], "n": 2}, 4),
-    "inpaint": (rs.inpaint, lambda: {"image": _photo(), "mask": _mask()}, 1),
-    "super_resolve": (rs.super_resolve, lambda: {"image": _photo()[:8, :8], "reference": _photo()[:32, :32]}, 1),
-    "translate": (rs.translate, lambda: {"image": _photo(), "target": "dog"}, 1),
-    "sketch_to_image": (rs.sketch_to_image, lambda: {"image": _photo(), "target": 7}, 1),
-    "paint_features": (rs.paint_features, lambda: {"image": _photo(), "mask": _mask(), "feature": 3}, 1),
-    "invert": (rs.invert, lambda: {"image": _photo()}, 1),
-    "interpolate": (rs.interpolate, lambda: {"image_a": _photo(0), "image_b": _photo(1), "frames": 3}, 3),
-    "visualize_feature": (rs.visualize_feature, lambda: {"feature": 2}, 1),
+    "generate": (rs.generate, lambda: {"target": ["cat", 1], "n": 2}, 4, (32, 32)),
+    "inpaint": (rs.inpaint, lambda: {"image": _photo(), "mask": _mask()}, 1, (48, 40)),
+    "super_resolve": (rs.super_resolve, lambda: {"image": _photo()[:8, :8], "reference": _photo()[:32, :32]}, 1,
+                      (32, 32)),
+    "translate": (rs.translate, lambda: {"image": _photo(), "target": "dog"}, 1, (48, 40)),
+    "sketch_to_image": (rs.sketch_to_image, lambda: {"image": _photo(), "target": 7}, 1, (48, 40)),
+    "paint_features": (rs.paint_features, lambda: {"image": _photo(), "mask": _mask(), "feature": 3}, 1, (48, 40)),
+    "invert": (rs.invert, lambda: {"image": _photo()}, 1, (48, 40)),
+    "interpolate": (rs.interpolate, lambda: {"image_a": _photo(0), "image_b": _photo(1), "frames": 3}, 3, (32, 32)),
+    "visualize_feature": (rs.visualize_feature, lambda: {"feature": 2}, 1, (32, 32)),
 }
 
 
 def _run(name, model, **kwargs):
-    fn, inputs, _ = CASES[name]
+    fn, inputs, _, _ = CASES[name]
     return fn(model, **{**inputs(), "steps": STEPS, **kwargs})
 
 
@@ -52,7 +61,7 @@ def _run(name, model, **kwargs):
 def test_default_steps_table_matches_what_each_task_runs(name, tiny_model):
     def stop_at_once(step, total, x):
         raise rs.Cancelled()
-    fn, inputs, _ = CASES[name]
+    fn, inputs, _, _ = CASES[name]
     _, recipe = fn(tiny_model, **inputs(), callback=stop_at_once)
     assert recipe["cancelled"] and recipe["params"]["steps"] == rs.tasks.default_steps(name, 32)
 
@@ -60,9 +69,10 @@ def test_default_steps_table_matches_what_each_task_runs(name, tiny_model):
 @pytest.mark.parametrize("name", CASES)
 def test_task_outputs_recipe_and_descent(name, tiny_model):
     images, recipe, x = _run(name, tiny_model, return_tensors=True)
-    count = CASES[name][2]
-    assert len(images) == count and all(im.size == (32, 32) and im.mode == "RGB" for im in images)
-    assert x.shape == (count, 3, 32, 32) and torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
+    _, _, count, (width, height) = CASES[name]
+    assert len(images) == count and all(im.size == (width, height) and im.mode == "RGB" for im in images)
+    assert x.shape == (count, 3, height, width) and torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
+    assert recipe["output_size"] == [width, height]
     assert RECIPE_KEYS <= set(recipe) and recipe["task"] == name and recipe["model"] == "tiny"
     assert recipe["params"]["steps"] == STEPS and recipe["params"]["eps"] > 0 and recipe["seed"] == 0
     assert recipe["metrics"]["steps_run"] == STEPS and recipe["cancelled"] is False
@@ -131,12 +141,12 @@ def test_super_resolve_reports_psnr_against_reference(tiny_model):
     _, recipe, x = rs.super_resolve(tiny_model, low, factor=4, reference=reference, steps=STEPS, return_tensors=True)
     metrics, truth = recipe["metrics"], reference.astype(np.float64) / 255
     ours = peak_signal_noise_ratio(truth, x[0].permute(1, 2, 0).double().numpy(), data_range=1.0)
-    bicubic = upsample(torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255, 32, "bicubic")
+    bicubic = upsample(torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255, (32, 32), "bicubic")
     assert metrics["psnr_ours"] == pytest.approx(ours, abs=1e-3)
     assert metrics["psnr_bicubic"] == pytest.approx(
         peak_signal_noise_ratio(truth, bicubic[0].permute(1, 2, 0).double().numpy(), data_range=1.0), abs=1e-3)
     assert 15 < metrics["psnr_bicubic"] < 60 and metrics["psnr_ours"] != metrics["psnr_bicubic"]
-    assert recipe["params"]["low_res_side"] == 8
+    assert recipe["params"]["low_res_size"] == [8, 8]
 
 
 @pytest.mark.parametrize("side", [32, 224])
@@ -195,7 +205,7 @@ def test_super_resolve_rejects_bad_method(tiny_model):
 @pytest.mark.parametrize("mask, match", [
     (np.zeros((40, 48), dtype=bool), "empty"),
     (np.ones((40, 48), dtype=bool), "whole image"),
-    (np.ones((10, 40), dtype=bool), "aspect ratio|same size|is 40x10"),
+    (np.ones((10, 40), dtype=bool), "mask is 40x10 but the image is 48x40"),
 ])
 def test_masks_are_validated(mask, match, tiny_model):
     for fn, extra in ((rs.inpaint, {}), (rs.paint_features, {"feature": 0})):
@@ -203,11 +213,16 @@ def test_masks_are_validated(mask, match, tiny_model):
             fn(tiny_model, _photo(), mask, steps=1, **extra)
 
 
-def test_tiny_hole_that_vanishes_at_model_size_is_rejected(tiny_model):
+def test_a_one_pixel_hole_is_filled_at_the_image_resolution(tiny_model):
+    """Catches squashing the photo to the model's size (the hole would vanish, or the whole photo would change)."""
+    photo = _photo(0, 400, 480)
     mask = np.zeros((400, 480), dtype=bool)
     mask[200, 240] = True
-    with pytest.raises(ValueError, match="empty at the model's 32x32"):
-        rs.inpaint(tiny_model, np.zeros((400, 480, 3), np.uint8), mask, steps=1)
+    images, recipe = rs.inpaint(tiny_model, photo, mask, steps=1)
+    out = np.asarray(images[0])
+    changed = np.argwhere((out != photo).any(-1))
+    assert images[0].size == (480, 400) and recipe["layout"]["regions"] == [[224, 184, 32]]
+    assert len(changed) and (np.abs(changed - [200, 240]).max(1) <= FEATHER_PX).all()
 
 
 @pytest.mark.parametrize("target, match", [("kat", "did you mean 'cat'"), (10, "out of range"),
@@ -272,10 +287,10 @@ def test_paint_features_raises_the_feature_inside_the_mask_only(tiny_model):
     mask = _mask(32, 32)
     _, recipe, x = rs.paint_features(tiny_model, photo, mask, feature=3, steps=5, return_tensors=True)
     assert recipe["metrics"]["feature_after"] > recipe["metrics"]["feature_before"]
-    outside = torch.from_numpy(~mask)
+    outside = torch.from_numpy(_beyond_feather(mask))
     source = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
-    assert torch.allclose(x[0][:, outside], source[:, outside], atol=1e-6)
-    assert not torch.allclose(x[0][:, ~outside], source[:, ~outside], atol=1e-3)
+    assert torch.equal(x[0][:, outside], source[:, outside])
+    assert not torch.allclose(x[0][:, torch.from_numpy(mask)], source[:, torch.from_numpy(mask)], atol=1e-3)
 
 
 def test_out_of_memory_gives_a_clear_error_and_the_next_request_works(tiny_model, monkeypatch):
@@ -290,3 +305,215 @@ def test_out_of_memory_gives_a_clear_error_and_the_next_request_works(tiny_model
     monkeypatch.setattr(common, "pgd", real_pgd)
     images, recipe = rs.generate(tiny_model, "cat", n=2, steps=2)
     assert len(images) == 2 and recipe["metrics"]["steps_run"] == 2
+
+
+# ----- results at the user's resolution -------------------------------------------------------------------------
+
+SIZES = [(24, 40), (97, 61), (300, 200)]  # (width, height): smaller and larger than the model's 32 px side
+
+
+def _smooth_photo(width, height, seed=0):
+    return _photo(seed, height, width)
+
+
+def _holes(width, height):
+    """Two separate rectangular holes (left and right) of a width x height image."""
+    m = np.zeros((height, width), dtype=bool)
+    m[height // 4:height // 4 + max(2, height // 5), width // 8:width // 8 + max(2, width // 6)] = True
+    m[height // 2:height // 2 + max(2, height // 4), width * 5 // 8:width * 5 // 8 + max(2, width // 5)] = True
+    return m
+
+
+# task -> (inputs for a width x height image, expected output size)
+SIZE_CASES = {
+    "generate": (lambda w, h: {"target": "cat", "n": 1}, lambda w, h: (32, 32)),
+    "inpaint": (lambda w, h: {"image": _smooth_photo(w, h), "mask": _holes(w, h)}, lambda w, h: (w, h)),
+    "paint_features": (lambda w, h: {"image": _smooth_photo(w, h), "mask": _holes(w, h), "feature": 3},
+                       lambda w, h: (w, h)),
+    "super_resolve": (lambda w, h: {"image": _smooth_photo(w, h), "factor": 2}, lambda w, h: (2 * w, 2 * h)),
+    "translate": (lambda w, h: {"image": _smooth_photo(w, h), "target": "dog"}, lambda w, h: (w, h)),
+    "sketch_to_image": (lambda w, h: {"image": _smooth_photo(w, h), "target": "ship"}, lambda w, h: (w, h)),
+    "invert": (lambda w, h: {"image": _smooth_photo(w, h)}, lambda w, h: (w, h)),
+    "visualize_feature": (lambda w, h: {"image": _smooth_photo(w, h), "feature": 1}, lambda w, h: (w, h)),
+    "interpolate": (lambda w, h: {"image_a": _smooth_photo(w, h), "image_b": _smooth_photo(w, h, 1), "frames": 2},
+                    lambda w, h: (32, 32)),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("name", SIZE_CASES)
+def test_output_size_follows_the_input(name, size, tiny_model):
+    """Edits come back at the input's size (super-resolution: factor x), syntheses at the model's; catches squashing
+    every picture to the model's square, and super-resolution that shrinks its input first."""
+    inputs, expected = SIZE_CASES[name]
+    images, recipe = getattr(rs, name)(tiny_model, **inputs(*size), steps=1)
+    assert {im.size for im in images} == {expected(*size)} and recipe["output_size"] == list(expected(*size))
+    if name in ("translate", "sketch_to_image", "invert", "visualize_feature"):
+        width, height = size
+        model_w, model_h = images.model_resolution[0].size
+        assert max(model_w, model_h) == 32 and abs(model_w / model_h - width / height) < 0.1  # aspect kept
+        assert recipe["model_resolution"]["count"] == 1 and "pad to square" in recipe["layout"]["fit"]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("name", ["inpaint", "paint_features"])
+def test_masked_tasks_change_no_pixel_outside_the_mask_and_its_feather(name, size, tiny_model):
+    """Catches pasting the whole region (or a resampled whole image) back instead of the masked pixels only."""
+    width, height = size
+    photo, mask = _smooth_photo(width, height), _holes(width, height)
+    extra = {"feature": 3} if name == "paint_features" else {}
+    images, recipe = getattr(rs, name)(tiny_model, photo, mask, steps=3, **extra)
+    out = np.asarray(images[0])
+    far = _beyond_feather(mask)
+    assert np.array_equal(out[far], photo[far])
+    assert (out[mask] != photo[mask]).any(-1).mean() > 0.5  # the holes themselves did change
+    regions = recipe["layout"]["regions"]
+    assert len(regions) == recipe["metrics"]["regions"] == len(images.model_resolution) in (1, 2)
+    assert all(im.size == (32, 32) for im in images.model_resolution)
+
+
+def test_separate_holes_get_their_own_regions_in_one_batch(tiny_model):
+    """Two holes far apart: two regions at the image's own resolution, not one blurry region spanning both."""
+    photo, mask = _smooth_photo(300, 200), np.zeros((200, 300), dtype=bool)
+    mask[20:30, 20:30] = mask[150:170, 250:270] = True
+    calls = []
+    _, recipe = rs.inpaint(tiny_model, photo, mask, steps=2, callback=lambda step, total, x: calls.append(x.shape))
+    assert recipe["layout"]["regions"] == [[9, 9, 32], [240, 140, 40]]
+    assert calls == [(2, 3, 32, 32)] * 2  # both regions in each PGD step
+
+
+def test_whole_image_result_is_the_original_plus_the_upsampled_change(tiny_model):
+    """The full-size translation keeps the photo's own detail; catches returning the upsampled model result."""
+    from robust_synth.image import resize, to_tensor
+    from robust_synth.tasks.framing import Framing
+    photo = (np.random.default_rng(0).random((61, 97, 3)) * 255).astype(np.uint8)  # all detail, nothing smooth
+    images = rs.translate(tiny_model, photo, "dog", steps=3, eps=2.0)[0]
+    original, framing = to_tensor(photo), Framing(to_tensor(photo), 32)
+    change = to_tensor(images.model_resolution[0]) - framing.model_view(framing.model_input)
+    expected = (original + resize(change, (61, 97))).clamp(0, 1)
+    full = to_tensor(images[0])
+    assert (full - expected).abs().max() < 2 / 255 and (full - original).abs().max() > 4 / 255
+    plain_upsample = resize(to_tensor(images.model_resolution[0]), (61, 97))
+    assert (full - original).abs().mean() < 0.5 * (plain_upsample - original).abs().mean()
+
+
+def test_a_square_input_at_the_model_size_is_returned_exactly_as_the_model_made_it(tiny_model):
+    images, recipe = rs.translate(tiny_model, _photo(0, 32, 32), "dog", steps=2)
+    assert np.array_equal(np.asarray(images[0]), np.asarray(images.model_resolution[0]))
+    assert recipe["layout"]["image_box"] == [0, 0, 32, 32]
+
+
+@pytest.mark.parametrize("consistent", [True, False])
+def test_windowed_super_resolution_equals_one_window_on_an_input_that_fits(consistent, tiny_model):
+    """An 8x8 input at 4x is one 32-px window: the result must be the paper's algorithm run on the whole image.
+    Catches blending that does not normalise its weights, windows cut one pixel off, or padding where none is due."""
+    from robust_synth.image import to_tensor
+    from robust_synth.tasks.common import TransformedInput
+    from robust_synth.tasks.super_resolution import STEP_ROUNDS
+    low_img = _photo()[:8, :8]
+    _, recipe, x = rs.super_resolve(tiny_model, low_img, factor=4, consistent=consistent, steps=STEPS,
+                                    return_tensors=True)
+    low = to_tensor(low_img)
+    x0 = upsample(low, 32, "bicubic")
+    x0 = back_project(x0, low, START_ROUNDS) if consistent else x0
+    net = TransformedInput(tiny_model, lambda z: back_project(z, low, STEP_ROUNDS)) if consistent else tiny_model
+    cfg = rs.PGDConfig(eps=recipe["params"]["eps"], step_size=recipe["params"]["step_size"], steps=STEPS)
+    y = tiny_model(x0).logits.argmax(1)
+    expected = rs.pgd(net, x0, rs.objectives.class_loss(y), cfg).x
+    expected = back_project(expected, low, STEP_ROUNDS) if consistent else expected
+    assert recipe["layout"]["count"] == 1 and torch.allclose(x, expected, atol=1e-6)
+
+
+def _blurred_tiny_model():
+    """The tiny model behind a Gaussian blur (sigma 3 px): its input gradients, so PGD's changes, are smooth fields.
+
+    With the plain tiny model PGD's detail is pixel noise, so even windows pasted edge to edge show no jump in the
+    mean neighbour difference; with smooth changes that differ from window to window a hard seam does.
+    """
+    from robust_synth.features import RobustModel
+
+    class BlurredInput(RobustModel):
+        def forward(self, x, layers=()):
+            radius, sigma = 9, 3.0
+            t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+            k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+            k = (k / k.sum()).to(x.device)
+            x = torch.nn.functional.pad(x, (radius,) * 4, mode="replicate")
+            x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
+            x = torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
+            return super().forward(x, layers=layers)
+
+    tiny = make_tiny_model()
+    return BlurredInput(tiny.net, tiny.mean.flatten().tolist(), tiny.std.flatten().tolist(), tiny.layer_nodes,
+                        name="tiny-blurred", class_names=tiny.class_names, input_size=32)
+
+
+def _seam_and_inside(x: torch.Tensor, layout: dict, factor: int) -> list[tuple[float, float]]:
+    """Per axis: mean |neighbour difference| across the lines where windows hand over (the middle of each overlap)
+    and over every other neighbour pair."""
+    window, pairs = layout["window_low_px"], []
+    for axis, starts in ((2, layout["cols"]), (1, layout["rows"])):
+        d = (x.narrow(axis, 1, x.shape[axis] - 1) - x.narrow(axis, 0, x.shape[axis] - 1)).abs().mean(0)
+        d = d.mean(0) if axis == 2 else d.mean(1)
+        border = [(a + window + b) * factor // 2 - 1 for a, b in zip(starts, starts[1:])]
+        inside = [i for i in range(len(d)) if i not in border]
+        pairs.append((float(d[border].mean()), float(d[inside].mean())))
+    return pairs
+
+
+def _paste_owned_parts(layout, windows, scale, height, width):
+    """A seam on purpose: each window pasted up to the hand-over lines, no cross-fade (for the control below)."""
+    def lines(starts, length):
+        return [0] + [(a + layout.window + b) * scale // 2 for a, b in zip(starts, starts[1:])] + [length * scale]
+    rows, cols = lines(layout.rows, height), lines(layout.cols, width)
+    out = windows.new_zeros(1, windows.shape[1], height * scale, width * scale)
+    k = 0
+    for i, r in enumerate(layout.rows):
+        for j, c in enumerate(layout.cols):
+            t0, t1, l0, l1 = rows[i], rows[i + 1], cols[j], cols[j + 1]
+            out[0, :, t0:t1, l0:l1] = windows[k][:, t0 - r * scale:t1 - r * scale, l0 - c * scale:l1 - c * scale]
+            k += 1
+    return out
+
+
+@pytest.mark.parametrize("factor, consistent", [(2, False), (4, True), (4, False)])
+def test_windowed_super_resolution_leaves_no_seam(factor, consistent, monkeypatch):
+    """On a smooth image the neighbour difference across window hand-overs is no larger than inside the windows,
+    and the same check fails for windows pasted without the cross-fade (so it can see a seam). At 2x with
+    back-projection even pasted windows show none (the low resolution pins what differs), so that case is left out."""
+    from robust_synth.tasks import windows
+    model, photo = _blurred_tiny_model(), _photo(0, 32, 40)
+    settings = dict(factor=factor, consistent=consistent, steps=6, eps=3.0, step_size=0.75, return_tensors=True)
+    _, recipe, x = rs.super_resolve(model, photo, **settings)
+    assert recipe["layout"]["count"] > 4 and x.shape[-2:] == (32 * factor, 40 * factor)
+    for seam, inside in _seam_and_inside(x[0], recipe["layout"], factor):
+        assert seam <= inside
+    monkeypatch.setattr(windows.WindowLayout, "blend", _paste_owned_parts)
+    _, _, pasted = rs.super_resolve(model, photo, **settings)
+    assert any(seam > inside for seam, inside in _seam_and_inside(pasted[0], recipe["layout"], factor))
+
+
+def test_super_resolution_in_several_engine_calls_matches_one_call(tiny_model, monkeypatch):
+    """Windows split over pgd() calls give the same image, and progress counts steps over all calls; catches
+    dropped or reordered chunks and a progress bar that restarts for each one."""
+    from robust_synth.tasks import common
+    photo = _photo(0, 24, 30)
+    one = rs.super_resolve(tiny_model, photo, factor=4, steps=2, return_tensors=True)
+    monkeypatch.setattr(common, "PIXELS_PER_BATCH", 5 * 32 * 32)
+    seen = []
+    many = rs.super_resolve(tiny_model, photo, factor=4, steps=2, return_tensors=True,
+                            callback=lambda step, total, x: seen.append((step, total, len(x))))
+    calls = -(-one[1]["layout"]["count"] // 5)
+    assert calls > 1 and torch.allclose(one[2], many[2], atol=1e-5)
+    assert [s[:2] for s in seen] == [(k, 2 * calls) for k in range(1, 2 * calls + 1)]
+
+
+def test_super_resolution_over_the_output_limit_is_refused(tiny_model, monkeypatch):
+    monkeypatch.setenv("ROBUST_SYNTH_MAX_SIDE", "100")
+    with pytest.raises(ValueError, match="would be 120x80 px, over the limit of 100 px per side"):
+        rs.super_resolve(tiny_model, _photo(0, 20, 30), factor=4, steps=1)
+
+
+def test_super_resolution_reference_must_have_the_output_size(tiny_model):
+    with pytest.raises(ValueError, match="reference is 32x32 but the output is 48x40"):
+        rs.super_resolve(tiny_model, _photo(0, 20, 24), factor=2, reference=_photo(0, 32, 32), steps=1)

@@ -21,6 +21,13 @@ PRESETS = {
 }
 
 
+def model_images(task: str, values: dict, side: int) -> int:
+    """How many model-size images a run of `task` with these inputs optimises (n, frames, super-resolution windows)."""
+    if task == "super_resolve":
+        return super_resolution.window_count(values.get("image"), values.get("factor") or 4, side)
+    return int(values.get("n") or values.get("frames") or 1)
+
+
 def default_steps(task: str, side: int) -> int:
     """The PGD steps `task` runs on a model of input size `side` when the caller leaves steps out."""
     imagenet, cifar = PRESETS[task]

@@ -7,13 +7,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
+from skimage.metrics import peak_signal_noise_ratio
 
 from .. import __version__, limits
 from ..batching import PGDRequest, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
-from ..image import fit_square, load_image, load_mask, to_pil, to_tensor
+from ..image import fit_square, load_image, to_pil, to_tensor
 from ..models import load_model
 
 PAPER_SIDE = 224  # the papers' ImageNet-class models see 224×224 inputs
@@ -80,25 +82,41 @@ def resolve_targets(model: RobustModel, target) -> list[int]:
     return [_resolve_one(model.class_names, t) for t in items]
 
 
+IDENTICAL_PSNR = 100.0  # dB reported for identical images (the ratio itself is infinite)
+PIXELS_PER_BATCH = 16 * PAPER_SIDE ** 2  # images per pgd() call when a task runs many (16 at 224 px, 784 at 32 px)
+
+
 def load_input(image, side: int, *, name: str = "image") -> torch.Tensor:
     """Any accepted image -> (1, 3, side, side) in [0,1], centre-cropped (ValueError for bad input)."""
     return to_tensor(fit_square(load_image(image, name=name), side))
 
 
-def load_input_mask(mask, image_size: tuple[int, int], side: int, *, name: str = "mask") -> torch.Tensor:
-    """A mask drawn on an image of image_size=(W, H) -> (1, 1, side, side) in {0,1}, cropped like the image."""
-    m = load_mask(mask, size=image_size, name=name)
-    m = to_tensor(fit_square(to_pil(m), side))[:, :1].gt(0.5).float()
-    if not 0 < m.sum() < m.numel():
-        raise ValueError(f"{name} is {'empty' if m.sum() == 0 else 'the whole image'} at the model's {side}x{side} "
-                         f"resolution: paint a larger region, or leave more of the image unpainted")
-    return m
+def load_full(image, *, name: str = "image") -> torch.Tensor:
+    """Any accepted image -> (1, 3, H, W) in [0,1] at its own size (ValueError for bad input)."""
+    return to_tensor(load_image(image, name=name))
+
+
+class TaskImages(list):
+    """A task's result images at the user's resolution (a plain list of PIL images), plus `model_resolution`.
+
+    model_resolution holds what the model itself produced at its input size: for the masked tasks one square per
+    region, for the whole-image tasks the model's square without its padding. Where a task works at the model's
+    size anyway (generation, interpolation, visualisation from noise, super-resolution's windows are blended into
+    the main result) it is the same list. The recipe's "model_resolution" entry is present only when they differ.
+    """
+
+    def __init__(self, images, model_resolution=None):
+        super().__init__(images)
+        self.model_resolution = list(self) if model_resolution is None else list(model_resolution)
 
 
 @torch.no_grad()
 def class_probability(model: RobustModel, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Softmax probability of `classes` (B,) for images x (B, 3, H, W)."""
-    probs = model(x).logits.float().softmax(1)
+    """Softmax probability of `classes` (B,) for images x (B, 3, H, W), PIXELS_PER_BATCH pixels at a time."""
+    per_call = max(1, PIXELS_PER_BATCH // (x.shape[-1] * x.shape[-2]))
+    device = model_device(model)
+    probs = torch.cat([model(x[a:a + per_call].to(device)).logits.float().softmax(1)
+                       for a in range(0, len(x), per_call)])
     return probs.gather(1, classes.to(probs.device)[:, None]).squeeze(1)
 
 
@@ -108,9 +126,10 @@ def predict(model: RobustModel, x: torch.Tensor) -> torch.Tensor:
 
 
 def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
-    """Mean PSNR in dB over the batch, images in [0,1]."""
-    mse = (x.float() - reference.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
+    """Mean PSNR in dB over the batch (scikit-image's peak_signal_noise_ratio), images in [0,1]; identical: 100 dB."""
+    pairs = zip(x.detach().float().cpu().numpy(), reference.detach().float().cpu().numpy())
+    return float(np.mean([IDENTICAL_PSNR if np.array_equal(a, r) else
+                          min(IDENTICAL_PSNR, peak_signal_noise_ratio(r, a, data_range=1.0)) for a, r in pairs]))
 
 
 class TransformedInput:
@@ -147,11 +166,16 @@ class Run:
         """The papers' start for inversion and visualisation: randn/20 + 0.5, clamped to [0,1]."""
         return (torch.randn(count, 3, self.side, self.side, generator=self.generator) / 20 + 0.5).clamp(0, 1)
 
-    def optimise(self, x0: torch.Tensor, objective, center: torch.Tensor | None = None, net=None) -> PGDResult:
-        """pgd() on the model's device (through `net`, a wrapper of the model, if given); callback(step, total, x)."""
+    def optimise(self, x0: torch.Tensor, objective, center: torch.Tensor | None = None, net=None,
+                 part: tuple[int, int] = (0, 1)) -> PGDResult:
+        """pgd() on the model's device (through `net`, a wrapper of the model, if given); callback(step, total, x).
+
+        part=(i, n): this is the i-th of n pgd() calls of one task run; the callback counts steps over all of them.
+        """
         hook = None
         if self.callback is not None:
-            hook = lambda step, x, loss: self.callback(step, self.cfg.steps, x)  # noqa: E731
+            done, total = part[0] * self.cfg.steps, part[1] * self.cfg.steps
+            hook = lambda step, x, loss: self.callback(done + step, total, x)  # noqa: E731
         center = None if center is None else center.to(self.device)
         batch = limits.current().batch_images
         try:
@@ -165,11 +189,52 @@ class Run:
             raise RuntimeError(f"out of memory for {x0.shape[0]} image(s) of {x0.shape[-1]} px on {self.device}: "
                                "ask for fewer images or a smaller size") from None
 
-    def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, **params):
-        """(images, recipe) or, with return_tensors, (images, recipe, x) where x is the (B, 3, H, W) CPU result."""
-        x = result.x.detach().float().cpu().clamp(0, 1)
-        images = [to_pil(xi) for xi in x]
+    def optimise_in_batches(self, x0: torch.Tensor, objective_for: Callable, net_for: Callable) -> PGDResult:
+        """optimise() over many images (B, 3, H, W) in pgd() calls of at most PIXELS_PER_BATCH pixels, one result.
+
+        objective_for(a, b) / net_for(a, b): the objective and model wrapper (or None) for images a..b. After a
+        cancelled call the remaining images are returned as they started (their losses scored, not optimised).
+        """
+        per_call = max(1, PIXELS_PER_BATCH // (x0.shape[-1] * x0.shape[-2]))
+        bounds = [(a, min(a + per_call, len(x0))) for a in range(0, len(x0), per_call)]
+        results: list[PGDResult] = []
+        for i, (a, b) in enumerate(bounds):
+            if results and results[-1].cancelled:
+                results.append(self._unoptimised(x0[a:b], objective_for(a, b), net_for(a, b)))
+            else:
+                results.append(self.optimise(x0[a:b], objective_for(a, b), net=net_for(a, b), part=(i, len(bounds))))
+        if len(results) == 1:
+            return results[0]
+        ran = [(r, b - a) for r, (a, b) in zip(results, bounds) if r.losses]
+        length = min(len(r.losses) for r, _ in ran)
+        losses = [sum(r.losses[k] * n for r, n in ran) / sum(n for _, n in ran) for k in range(length)]
+        return PGDResult(torch.cat([r.x for r in results]), torch.cat([r.loss for r in results]), losses,
+                         max(r.steps_run for r in results), any(r.cancelled for r in results))
+
+    @torch.no_grad()
+    def _unoptimised(self, x: torch.Tensor, objective, net) -> PGDResult:
+        x = x.to(self.device)
+        loss = objective((net or self.model)(x, layers=objective.layers), x).float()
+        return PGDResult(x, loss, [], 0, True)
+
+    def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, *,
+               output: torch.Tensor | None = None, model_output=None, layout: dict | None = None, **params):
+        """(images, recipe) or, with return_tensors, (images, recipe, x): x is the (B, 3, H, W) CPU tensor of images.
+
+        output: the results at the user's resolution (default result.x: the task works at the model's size).
+        model_output: the model's own results at its input size where they differ from output (tensor or list of
+        (3, h, w) tensors): images.model_resolution, counted in the recipe's "model_resolution".
+        layout: how the user's image maps to the model's input (region, windows or fit), kept in the recipe.
+        """
+        x = (result.x if output is None else output).detach().float().cpu().clamp(0, 1)
+        model_images = None if model_output is None else [to_pil(xi) for xi in model_output]
+        images = TaskImages([to_pil(xi) for xi in x], model_images)
         recipe = self.recipe(result, metrics or {}, params)
+        recipe["output_size"] = list(images[0].size)
+        if layout is not None:
+            recipe["layout"] = _jsonable(layout)
+        if model_images:
+            recipe["model_resolution"] = {"count": len(model_images), "sizes": [list(im.size) for im in model_images]}
         return (images, recipe, x) if return_tensors else (images, recipe)
 
     def recipe(self, result: PGDResult, metrics: dict, params: dict) -> dict:

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from .. import objectives
 from ..features import RobustModel
-from ..image import load_image
-from .common import Preset, TransformedInput, load_input, load_input_mask, resolve_model, resolve_targets, start
+from ..image import load_image, load_mask
+from .common import Preset, TransformedInput, load_full, resolve_model, resolve_targets, start
+from .regions import describe, find_regions, model_crops, paste
 
 # Engstrom et al. 2019, robust_representations "feature painting" notebook: L2 eps 70, step 1, 140 steps (224 px).
 # The notebook minimises −0.1·R(x)_k + 90·‖(x − x0)·(1 − m)‖. With normalised-gradient steps that penalty, non-smooth
@@ -58,16 +60,26 @@ def top_features(model, target, k: int = 10) -> list[dict]:
 
 def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
                    return_tensors: bool = False):
-    """Add feature `feature` (an index of R(x); see top_features) inside the white part of `mask`."""
+    """Add feature `feature` (an index of R(x); see top_features) inside the white part of `mask`.
+
+    Works like inpaint at the image's own resolution: a square region around each painted area goes to the model,
+    and the change it makes is added to the original inside the mask only (feathered edge); the rest is unchanged.
+    """
     run = start("paint_features", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, feature=feature, outside_mask="kept exactly")
     k = check_feature(run.model, feature)
     img = load_image(image)
-    x0 = load_input(img, run.side).to(run.device)
-    m = load_input_mask(mask, img.size, run.side).to(run.device)
+    full, editable = load_full(img), load_mask(mask, size=img.size)
+    regions = find_regions(editable[0, 0].numpy().astype(bool), run.side)
+    crops, m = model_crops(full, editable, regions, run.side)
+    x0, m = crops.to(run.device), m.to(run.device)
     inside_only = TransformedInput(run.model, lambda x: x0 * (1 - m) + x * m)  # pixels outside m never matter
     result = run.optimise(x0, -objectives.feature(k), net=inside_only)
     with torch.no_grad():
         before, after = (run.model(t, layers=[objectives.REP])[objectives.REP][:, k].mean().item()
                          for t in (x0, result.x))
-    return run.finish(result, {"feature_before": before, "feature_after": after}, return_tensors)
+    painted = paste(np.asarray(img), editable[0, 0].numpy().astype(bool), regions, result.x.detach().clamp(0, 1),
+                    starts=x0)
+    return run.finish(result, {"feature_before": before, "feature_after": after, "regions": len(regions)},
+                      return_tensors, output=torch.from_numpy(painted).permute(2, 0, 1)[None] / 255,
+                      model_output=result.x, layout=describe(regions, run.side))

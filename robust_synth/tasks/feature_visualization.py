@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..image import load_image
-from .common import Preset, load_input, start
+from .common import Preset, load_full, start
+from .framing import Framing, finish_framed
 from .feature_painting import check_feature
 
 # Engstrom et al. 2019, robust_representations "feature visualisation" notebook: L2 eps 1000, step 1, 200 steps,
@@ -15,12 +15,19 @@ IMAGENET = Preset(eps=1000.0, step_size=1.0, steps=200)
 
 def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
                       return_tensors: bool = False):
-    """An image that maximally activates feature `feature` of R(x), grown from noise or from `image`."""
+    """An image that maximally activates feature `feature` of R(x), grown from noise or from `image`.
+
+    From noise the result has the model's input size; from an image it has the image's size (framed as in
+    translate: the original plus the model's change, upsampled; images.model_resolution: the model's own).
+    """
     run = start("visualize_feature", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, feature=feature, start="noise randn/20 + 0.5" if image is None else "image")
     k = check_feature(run.model, feature)
-    x0 = run.noise_start(1) if image is None else load_input(load_image(image), run.side)
+    framing = None if image is None else Framing(load_full(image), run.side)
+    x0 = run.noise_start(1) if framing is None else framing.model_input
     result = run.optimise(x0, -objectives.feature(k))
     with torch.no_grad():
         value = run.model(result.x, layers=[objectives.REP])[objectives.REP][:, k].mean().item()
-    return run.finish(result, {"feature_value": value}, return_tensors)
+    if framing is None:
+        return run.finish(result, {"feature_value": value}, return_tensors)
+    return finish_framed(run, framing, result, {"feature_value": value}, return_tensors)

@@ -1,12 +1,15 @@
-"""Inpainting: fill a masked hole so the classifier sees the image's class, keeping the rest (Santurkar et al. 2019)."""
+"""Inpainting: fill masked holes so the classifier sees the image's class, keeping the rest (Santurkar et al. 2019)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import objectives
-from ..image import load_image
-from .common import Preset, class_probability, load_input, load_input_mask, predict, resolve_targets, start
+from ..image import load_image, load_mask
+from .common import Preset, class_probability, load_full, predict, resolve_targets, start
+from .framing import Framing
+from .regions import describe, find_regions, model_crops, paste
 
 # Santurkar et al. 2019, robustness_applications "inpainting" notebook: L2 eps 21.6, step 0.1, 720 steps (224 px).
 IMAGENET = Preset(eps=21.6, step_size=0.1, steps=720)
@@ -44,25 +47,43 @@ STARTS = {"smooth": fill_smooth, "mean": fill_with_mean}
 
 def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: int = 0, steps=None, eps=None,
             step_size=None, callback=None, return_tensors: bool = False):
-    """Fill the white part of `mask` (drawn on `image`); target: a class, or None for the predicted class.
+    """Fill the white part of `mask` (drawn on `image`); target: a class, or None for the class predicted for the image.
 
-    start_fill: "smooth" (default; the hole diffused in from its border) or "mean" (the paper's per-channel mean).
-    The image is centre-cropped to the model's input size. Returns (images, recipe) with one image
-    (plus the (1, 3, H, W) tensor with return_tensors=True).
+    Works at the image's own resolution: each hole is filled in a square region around it (with context) resized to
+    the model's input size, and the fill is pasted back inside the mask only, with a FEATHER_PX-pixel feathered edge;
+    every other pixel is returned unchanged and the output has the input's size. Several holes are fine (one region
+    each, all in one PGD batch). start_fill: "smooth" (default; the hole diffused in from its border) or "mean" (the
+    paper's per-channel mean). images.model_resolution holds the model's filled square of each region.
+    Returns (images, recipe) with one image (plus its (1, 3, H, W) tensor with return_tensors=True).
     """
     if start_fill not in STARTS:
         raise ValueError(f"start_fill must be one of {tuple(STARTS)}, got {start_fill!r}")
     run = start("inpaint", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, consistency_weight=CONSISTENCY_WEIGHT, start_fill=start_fill)
     img = load_image(image)
-    x = load_input(img, run.side)
-    m = load_input_mask(mask, img.size, run.side)
-    x0 = STARTS[start_fill](x, m).to(run.device)
+    full, hole = load_full(img), load_mask(mask, size=img.size)
+    regions = find_regions(hole[0, 0].numpy().astype(bool), run.side)
+    crops, m = model_crops(full, hole, regions, run.side)
+    if bool((m.flatten(1).min(1).values == 1).any()):
+        raise ValueError(f"mask leaves no known pixels around a hole at the model's {run.side}x{run.side} resolution: "
+                         "leave more of the image unpainted")
+    x0 = STARTS[start_fill](crops, m).to(run.device)
     m = m.to(run.device)
-    y = torch.tensor([predict(run.model, x0).item() if target is None else resolve_targets(run.model, target)[0]])
+    y = _target(run, full, hole, target).repeat(len(regions))
     objective = objectives.class_loss(y) + CONSISTENCY_WEIGHT * objectives.masked_mse(x0, m)
     result = run.optimise(x0, objective)
+    original = np.asarray(img)
+    filled = paste(original, hole[0, 0].numpy().astype(bool), regions, result.x.detach().clamp(0, 1))
     metrics = {"target_prob": float(class_probability(run.model, result.x, y).mean()),
-               "hole_fraction": float(m.mean())}
-    return run.finish(result, metrics, return_tensors, target=run.model.class_names[y.item()],
-                      target_index=y.item(), target_source="given" if target is not None else "predicted")
+               "hole_fraction": float(hole.mean()), "regions": len(regions)}
+    return run.finish(result, metrics, return_tensors, output=torch.from_numpy(filled).permute(2, 0, 1)[None] / 255,
+                      model_output=result.x, layout=describe(regions, run.side), target=run.model.class_names[y[0]],
+                      target_index=int(y[0]), target_source="given" if target is not None else "predicted")
+
+
+def _target(run, full: torch.Tensor, hole: torch.Tensor, target) -> torch.Tensor:
+    """The given class, else the one the model predicts for the whole image with its holes smoothly filled."""
+    if target is not None:
+        return torch.tensor(resolve_targets(run.model, target)[:1])
+    framing = Framing(full, run.side)
+    return predict(run.model, fill_smooth(framing.model_input, framing.frame_mask(hole)).to(run.device)).cpu()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..image import load_image
-from .common import Preset, load_input, start
+from .common import Preset, load_full, load_input, start
+from .framing import Framing, finish_framed
 
 # Engstrom et al. 2019, robust_representations "inversion" notebook: L2 eps 1000 (effectively unconstrained), step 1,
 # up to 10000 steps from noise randn/20 + 0.5. Default steps: a tenth of that keeps a run interactive; pass
@@ -25,23 +25,32 @@ def _match_metrics(model, x: torch.Tensor, target_rep: torch.Tensor) -> dict:
 
 def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
            return_tensors: bool = False):
-    """An image, grown from noise, whose representation R(x) matches that of `image` (centre-cropped)."""
+    """An image, grown from noise, whose representation R(x) matches that of `image` (framed as in translate).
+
+    images: the original plus the inversion's difference to it, upsampled, at the image's size;
+    images.model_resolution: the inversion itself (its padding cut off).
+    """
     run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, start="noise randn/20 + 0.5")
-    target = representation(run.model, load_input(load_image(image), run.side).to(run.device))
+    framing = Framing(load_full(image), run.side)
+    target = representation(run.model, framing.model_input.to(run.device))
     result = run.optimise(run.noise_start(1), objectives.representation_match(target))
-    return run.finish(result, _match_metrics(run.model, result.x, target), return_tensors)
+    return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target), return_tensors)
 
 
 def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=None, eps=None, step_size=None,
                 callback=None, return_tensors: bool = False):
-    """`frames` images from a to b: frame t inverts (1 − t)·R(a) + t·R(b), starting from (1 − t)·a + t·b."""
+    """`frames` images from a to b: frame t inverts (1 − t)·R(a) + t·R(b), starting from (1 − t)·a + t·b.
+
+    Frames are at the model's input size; both images are centre-cropped to its square (recorded in the layout).
+    """
     run = start("interpolate", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, frames=frames, start="pixel blend of the two images")
-    a = load_input(load_image(image_a, name="image_a"), run.side).to(run.device)
-    b = load_input(load_image(image_b, name="image_b"), run.side).to(run.device)
+    a = load_input(image_a, run.side, name="image_a").to(run.device)
+    b = load_input(image_b, run.side, name="image_b").to(run.device)
     t = torch.linspace(0, 1, frames, device=run.device).view(-1, 1)
     target = (1 - t) * representation(run.model, a) + t * representation(run.model, b)
     x0 = (1 - t.view(-1, 1, 1, 1)) * a + t.view(-1, 1, 1, 1) * b
     result = run.optimise(x0, objectives.representation_match(target))
-    return run.finish(result, _match_metrics(run.model, result.x, target), return_tensors)
+    return run.finish(result, _match_metrics(run.model, result.x, target), return_tensors,
+                      layout={"kind": "model square", "fit": "centre crop to square", "model_side": run.side})

@@ -20,7 +20,7 @@ from ..features import ModelOutput, RobustModel
 from ..image import load_image, to_pil, to_tensor
 from ..models import STANDARD_COUNTERPART, load_model
 from .. import style as st
-from .common import resolve_model
+from .common import TaskImages, resolve_model
 
 DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
 MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
@@ -244,7 +244,7 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
     x, metrics, cancelled = _optimise(StyleContentNet(style_net, content_net), content_arr, style_arrs, params,
                                       callback)
     image = _final_image(x, content, preserve_colors)
-    return [image], {
+    return TaskImages([image]), {  # no model-resolution version: it runs at the output size
         "task": "style_transfer", "model": style_net.name, "params": params, "seed": int(seed),
         "weights_sha256": getattr(style_net, "weights_sha256", None),
         "content_weights_sha256": getattr(content_net, "weights_sha256", None),

@@ -1,38 +1,53 @@
-"""Super-resolution: upsample, then PGD toward the predicted class inside a small L2 ball (Santurkar et al. 2019)."""
+"""Super-resolution: upsample, then PGD toward the predicted class inside a small L2 ball (Santurkar et al. 2019).
+
+The output is always factor × the input's size; the input is never downscaled. The model sees windows of
+round(side / factor) input pixels enlarged to its side (one window: the paper's protocol on the whole image);
+a larger input is covered by overlapping windows, optimised together in batches through the one engine and
+blended with raised-cosine cross-fades (tasks/windows.py).
+"""
 from __future__ import annotations
 
 import numbers
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from .. import objectives
-from ..image import load_image
-from .common import Preset, TransformedInput, class_probability, load_input, predict, psnr, start
+from .. import limits, objectives
+from ..image import resize
+from .common import Preset, TransformedInput, class_probability, load_full, predict, psnr, start
+from .framing import Framing
+from .windows import WindowLayout
 
 # Santurkar et al. 2019, robustness_applications "super-resolution" notebook, 8× on 224 px: L2 eps 8, step 1, 40 steps.
+# Per window: each window is one model input, as the paper's whole image was.
 IMAGENET = Preset(eps=8.0, step_size=1.0, steps=40)
 FACTORS = range(2, 9)
 METHODS = ("nearest", "bicubic")  # the paper upsamples with nearest; it notes bicubic would be a better start
 # Back-projection (Irani & Peleg 1991): rounds of x ← x + up(low − down(x)). START_ROUNDS make the start consistent
-# with the low-resolution input; STEP_ROUNDS re-impose it on what the model sees at every PGD step.
+# with the low-resolution input; STEP_ROUNDS re-impose it on what the model sees at every PGD step, and on the result.
 START_ROUNDS, STEP_ROUNDS = 10, 3
 
 
-def upsample(x: torch.Tensor, side: int, method: str) -> torch.Tensor:
+def _size(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def upsample(x: torch.Tensor, size, method: str) -> torch.Tensor:
+    """x (B, C, h, w) -> (B, C, *size) (an int: square) by `method`, clamped to [0, 1]."""
     kwargs = {} if method == "nearest" else {"align_corners": False}
-    return F.interpolate(x, size=(side, side), mode=method, **kwargs).clamp(0, 1)
+    return F.interpolate(x, size=_size(size), mode=method, **kwargs).clamp(0, 1)
 
 
-def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
+def downsample(x: torch.Tensor, size) -> torch.Tensor:
     """Antialiased bicubic, as Pillow's resize that made the low-resolution input (57 dB apart on CIFAR-10)."""
-    return F.interpolate(x, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
+    return F.interpolate(x, size=_size(size), mode="bicubic", antialias=True, align_corners=False)
 
 
 def back_project(x: torch.Tensor, low: torch.Tensor, rounds: int) -> torch.Tensor:
     """Move x toward the images whose downsampling is `low`, changing only what the low resolution constrains."""
     for _ in range(rounds):
-        x = x + F.interpolate(low - downsample(x, low.shape[-1]), size=x.shape[-2:], mode="bicubic",
+        x = x + F.interpolate(low - downsample(x, low.shape[-2:]), size=x.shape[-2:], mode="bicubic",
                               align_corners=False)
     return x.clamp(0, 1)
 
@@ -46,36 +61,82 @@ def _check(factor, method, consistent) -> None:
         raise ValueError(f"consistent must be true or false, got {consistent!r}")
 
 
+def _check_output(width: int, height: int, factor: int) -> None:
+    limit = limits.current().max_side
+    if max(width, height) * factor > limit:
+        raise ValueError(f"super-resolution by {factor} of a {width}x{height} image would be {width * factor}x"
+                         f"{height * factor} px, over the limit of {limit} px per side: give an image of at most "
+                         f"{limit // factor} px per side, or a lower factor")
+
+
+def _model_view(model, lows: torch.Tensor, factor: int, consistent: bool):
+    """What the model sees of windows x: back-projected onto their low-resolution windows (if consistent), at its side.
+
+    None where that is x itself (the model's own input, no wrapper needed).
+    """
+    side = model.input_size
+    if not consistent and lows.shape[-1] * factor == side:
+        return None
+    return TransformedInput(model, lambda x: resize(back_project(x, lows, STEP_ROUNDS) if consistent else x,
+                                                    (side, side)))
+
+
 def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consistent: bool = True, reference=None,
                   seed: int = 0, steps=None, eps=None, step_size=None, callback=None, return_tensors: bool = False):
-    """Upsample `image` by `factor` to the model's input size and sharpen it toward the predicted class.
+    """Enlarge `image` by `factor` (output: factor × its width and height) and sharpen it toward the predicted class.
 
-    The image is centre-cropped to a square of side round(input_size / factor) (downsampled first if larger).
-    consistent=True (default) back-projects the start and every iterate onto the images whose downsampling is the
-    input, so the model only adds detail; False is the paper's plain PGD from the upsampled image.
-    With a high-resolution `reference`, metrics hold psnr_ours, psnr_bicubic and psnr_start (the image PGD
-    started from: the difference to psnr_ours is the model's own contribution), in dB against the reference.
+    consistent=True (default) back-projects the start, every iterate and the result onto the images whose
+    downsampling is the input, so the model only adds detail; False is the paper's plain PGD from the upsampled image.
+    The class is the one predicted for the whole upsampled image. With a `reference` of the output's size, metrics
+    hold psnr_ours, psnr_bicubic and psnr_start (the image PGD started from: the difference to psnr_ours is the
+    model's own contribution), in dB. The recipe's layout records the windows.
     """
     _check(factor, method, consistent)
     run = start("super_resolve", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, factor=int(factor), method=method, consistent=consistent)
-    low_side = max(1, round(run.side / factor))
-    low = load_input(load_image(image), low_side).to(run.device)
-    x0 = upsample(low, run.side, method)
-    net = None
-    if consistent:
-        # the model sees back_project(x): PGD can only add detail that keeps the low-resolution image
-        x0 = back_project(x0, low, START_ROUNDS)
-        net = TransformedInput(run.model, lambda x: back_project(x, low, STEP_ROUNDS))
-    y = predict(run.model, x0).cpu()
-    result = run.optimise(x0, objectives.class_loss(y), net=net)
-    if consistent:
-        result.x = back_project(result.x, low, STEP_ROUNDS)
-    metrics = {"target_prob": float(class_probability(run.model, result.x, y).mean())}
+    low = load_full(image)
+    height, width = low.shape[-2:]
+    _check_output(width, height, factor)
+    window = max(1, round(run.side / factor))
+    low = F.pad(low, (0, max(0, window - width), 0, max(0, window - height)), mode="replicate")  # at least 1 window
+    crop = (..., slice(0, height * factor), slice(0, width * factor))
+    x0 = upsample(low, (low.shape[-2] * factor, low.shape[-1] * factor), method)
+    x0 = back_project(x0, low, START_ROUNDS) if consistent else x0
+    layout = WindowLayout.covering(*low.shape[-2:], window)
+    y = predict(run.model, Framing(x0[crop], run.side).model_input.to(run.device)).cpu()
+    lows = layout.cut(low).to(run.device)
+    result = run.optimise_in_batches(layout.cut(x0, factor), lambda a, b: objectives.class_loss(y.repeat(b - a)),
+                                     lambda a, b: _model_view(run.model, lows[a:b], factor, consistent))
+    out = layout.blend(result.x.detach().float().cpu(), factor, *low.shape[-2:])
+    out = back_project(out, low, STEP_ROUNDS) if consistent else out
+    windows = resize(layout.cut(out, factor), (run.side, run.side)).clamp(0, 1)
+    metrics = {"target_prob": float(class_probability(run.model, windows, y.repeat(len(windows))).mean())}
     if reference is not None:
-        ref = load_input(load_image(reference, name="reference"), run.side)
-        bicubic = upsample(low, run.side, "bicubic").cpu()
-        metrics.update(psnr_ours=psnr(result.x.cpu(), ref), psnr_bicubic=psnr(bicubic, ref),
-                       psnr_start=psnr(x0.cpu(), ref))
-    return run.finish(result, metrics, return_tensors, low_res_side=low_side, target=run.model.class_names[y.item()],
-                      target_index=y.item())
+        ref = _reference(reference, width * factor, height * factor)
+        bicubic = upsample(low, x0.shape[-2:], "bicubic")
+        metrics.update(psnr_ours=psnr(out[crop], ref), psnr_bicubic=psnr(bicubic[crop], ref),
+                       psnr_start=psnr(x0[crop], ref))
+    layout_record = {**layout.describe(factor), "model_side": run.side, "input_size": [width, height],
+                     "result": "back-projected onto the input" if consistent else "blended windows"}
+    return run.finish(result, metrics, return_tensors, output=out[crop], layout=layout_record,
+                      low_res_size=[width, height], target=run.model.class_names[y.item()], target_index=y.item())
+
+
+def window_count(image, factor, side: int) -> int:
+    """How many model windows super_resolve runs for `image` (a path or an upload {"path": ...}); 1 if unreadable."""
+    path = image.get("path") if isinstance(image, dict) else image
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+        window = max(1, round(side / int(factor)))
+    except (OSError, TypeError, ValueError, AttributeError):
+        return 1
+    return WindowLayout.covering(max(height, window), max(width, window), window).count
+
+
+def _reference(reference, width: int, height: int) -> torch.Tensor:
+    ref = load_full(reference, name="reference")
+    if tuple(ref.shape[-2:]) != (height, width):
+        raise ValueError(f"reference is {ref.shape[-1]}x{ref.shape[-2]} but the output is {width}x{height}: give the "
+                         f"high-resolution image the input was made from")
+    return ref
