@@ -290,7 +290,7 @@ def gradio_args(handler, **values) -> list:
     return [values.get(n, defaults.get(n)) for n in names]
 
 
-def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch):
+def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp_path):
     given = []  # the duration callables handed to spaces.GPU, which ZeroGPU calls with the request's arguments
     monkeypatch.setattr(spaces, "GPU", lambda duration: given.append(duration) or (lambda handler: handler))
     h.gpu_handler(h.inpaint)
@@ -307,6 +307,20 @@ def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch):
     # four 224-px images, 60 steps: 20 + 60 * 224^2 * 4 / 5e6 = 22.4 s; the 32-px model needs only the start-up
     assert generate(*gradio_args(h.generate, model=HUB_MODEL, target="goldfinch", n=4)) == 22
     assert generate(*gradio_args(h.generate, model=EMBEDDED, target="cat", n=4)) == 20
+    h.gpu_handler(h.super_resolve)
+    super_resolve = given[-1]
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    Image.new("RGB", (56, 56)).save(small)
+    Image.new("RGB", (224, 168)).save(large)
+    # catches an estimate that counts one image: at factor 4 a 56-px window fills the 224-px model once, and a
+    # 224x168 upload (as the page sends it, preprocess=False) needs at least 4x3 such windows
+    windows = tasks.super_resolution.window_count(str(large), 4, 224)
+    seconds_per_window = tasks.default_steps("super_resolve", 224) * 224 ** 2 / 5e6
+    assert windows >= 12
+    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(small)}, factor=4.0)) \
+        == int(20 + seconds_per_window)
+    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(large)}, factor=4.0)) \
+        == int(min(limits.current().max_seconds, 20 + windows * seconds_per_window))
 
 
 def run_handler(handler, *args):
