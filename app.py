@@ -140,6 +140,14 @@ def share_markdown(recipe) -> str:
     return f"**Share:** [{url}]({url}) (reopens this result with its settings).{stopped}"
 
 
+def comparison_view(recipe) -> gr.ImageSlider:
+    """The robust | standard slider after a run: each side named by its model, shown only if the run compared."""
+    standard = (recipe or {}).get("comparison")
+    if not standard:
+        return gr.ImageSlider(label="robust | standard", visible=False)
+    return gr.ImageSlider(label=f"robust: {recipe['model']}  |  standard: {standard['model']}", visible=True)
+
+
 def show_before_after(image, gallery):
     pair = v.input_beside_result(image, gallery[0][0] if gallery else None)
     return gr.ImageSlider(value=pair, visible=pair is not None)
@@ -166,8 +174,9 @@ def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button, history: tupl
                        preprocess=False)  # PGD batches (robust_synth.batching); the library validates inputs
     for ended in (event.success, event.failure):  # Gradio 6.31's page skips .then() listeners after an error
         ended(disarm, None, stop, queue=False, api_visibility="private", show_progress="hidden")
-    gallery, _, recipe = form.outputs
+    gallery, comparison, recipe = form.outputs
     state, thumbnails, links = history
+    event.success(comparison_view, recipe, comparison, api_visibility="private", show_progress="hidden")
     event.success(r.add_to_history, [state, recipe, gallery], [state, thumbnails, links],
                   api_visibility="private", show_progress="hidden")
     if before_after is not None:
@@ -175,7 +184,7 @@ def wire(form: TaskForm, handler, run: gr.Button, stop: gr.Button, history: tupl
         event.success(show_before_after, [source, gallery], before_after, api_visibility="private",
                       show_progress="hidden")
     stop.click(stop_run, None, None, api_visibility="private", queue=False)
-    form.fields["compare"].change(lambda on: gr.ImageSlider(visible=on), form.fields["compare"], form.outputs[1],
+    form.fields["compare"].change(lambda on: gr.ImageSlider(visible=on), form.fields["compare"], comparison,
                                   api_visibility="private", show_progress="hidden")
     form.fields["model"].change(h.run_button, form.fields["model"], run, api_visibility="private",
                                 show_progress="hidden")
@@ -385,12 +394,14 @@ def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
         for component in history[1:]:
             component.render()
         with gr.Row():
-            result = gr.Textbox(label="result id or share link")
-            open_button = gr.Button("Open")
+            result = gr.Textbox(label="result id or share link", elem_id="opened-id")
+            open_button = gr.Button("Open", elem_id="open-result")
         gallery = gr.Gallery(label="result", columns=4, format="png", object_fit="contain", interactive=False,
-                             elem_id="opened-result", elem_classes=["result-view"])
-        recipe = gr.JSON(label="recipe")
-        open_button.click(r.open_result, result, [gallery, recipe], api_name="open_result")
+                             elem_id="opened-result", elem_classes=["result-view"], visible=False)
+        recipe = gr.JSON(label="recipe", elem_id="opened-recipe", visible=False)  # both shown once a result opens
+        opened = open_button.click(r.open_result, result, [gallery, recipe], api_name="open_result")
+        opened.success(lambda: (gr.Gallery(visible=True), gr.JSON(visible=True)), None, [gallery, recipe],
+                       api_visibility="private", show_progress="hidden")
         with gr.Row():
             upload = gr.File(label="result PNG", file_types=[".png"], type="filepath", elem_id="result-upload")
             pasted = gr.Code(label="or paste a recipe (JSON)", language="json")

@@ -104,7 +104,7 @@ def browser():
 
 
 def open_app(browser, address: str):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(address)
     page.wait_for_selector("#run-generate")
@@ -192,6 +192,12 @@ def assert_whole_and_enlarged(images: list[dict], what: str) -> None:
             assert image["rendering"] == "pixelated", f"{what}: enlarged with {image['rendering']} scaling"
 
 
+def screenshot(page, name: str) -> None:
+    """The whole page as the visitor's 1280-px-wide window shows it, saved as test-artifacts/browser-<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
 def png_at(src: str) -> bytes:
     response = httpx.get(src, timeout=30)
     response.raise_for_status()
@@ -233,8 +239,7 @@ def test_every_tab_runs_its_first_example_with_settings_open(page, task, title, 
         page.click("#recipe-generate-accordion")
         shown_recipe = re.sub(r"\s+", "", page.locator("#recipe-generate").inner_text())  # one token per line
         assert '"seed":7,' in shown_recipe and '"steps":20,' in shown_recipe
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"browser-{task}.png"), full_page=True)
+    screenshot(page, task)
 
 
 def test_share_link_reopens_the_same_images_and_settings(page, browser, url):
@@ -264,6 +269,18 @@ def test_share_link_reopens_the_same_images_and_settings(page, browser, url):
     links = page.locator("#history-links").inner_text().splitlines()
     assert share in links[0], "the session history does not start with the latest result"
     assert page.locator("#history img").count() == len(links), "a thumbnail for every result in the history"
+    assert not page.locator("#opened-result").is_visible(), "an empty result panel before anything is opened"
+    text_field(page, "opened-id").fill(share)
+    page.click("#open-result")
+    page.locator("#opened-result img").first.wait_for()
+    opened = shown_images(page, "#opened-result")
+    assert_whole_and_enlarged(opened, "opened result")
+    assert len(opened) == len(original)
+    for before, image in zip(original, opened):  # catches Open showing another result, or none
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(before))),
+                              np.asarray(Image.open(io.BytesIO(png_at(image["src"])))))
+    assert '"seed":11,' in re.sub(r"\s+", "", page.locator("#opened-recipe").inner_text())
+    screenshot(page, "results")
 
 
 def test_stop_returns_the_best_result_so_far(page):
@@ -290,6 +307,29 @@ def test_stop_returns_the_best_result_so_far(page):
     recipe = json.loads(Image.open(io.BytesIO(png_at(src))).text[results.RECIPE_KEY])
     assert recipe["cancelled"] is True and 0 < recipe["metrics"]["steps_run"] < 1200
     text_field(page, "invert-steps").fill("")
+
+
+def test_compare_shows_both_models_side_by_side_only_when_on(page):
+    """Catches an empty comparison panel shown with compare off, a slider whose sides are not named by their
+    models, a comparison of two identical images (the robust run twice), and small images shown blurred."""
+    panel = open_tab(page, "Generate")
+    load_first_example(panel)
+    open_settings(page, "generate")
+    text_field(page, "generate-steps").fill("5")
+    page.click("#compare-generate input")
+    page.locator("#comparison-generate").wait_for()  # shown as soon as compare is on
+    run_and_wait(page, "generate")
+    page.wait_for_function("() => document.querySelectorAll('#comparison-generate img').length === 2")
+    pair = shown_images(page, "#comparison-generate")
+    assert_whole_and_enlarged(pair, "robust | standard")
+    robust, standard = (np.asarray(Image.open(io.BytesIO(png_at(image["src"])))) for image in pair)
+    assert robust.shape == standard.shape and not np.array_equal(robust, standard)
+    label = page.locator("#comparison-generate").inner_text()
+    assert "robust: cifar10-resnet-l2-0.5" in label and "standard: cifar10-resnet-standard" in label
+    screenshot(page, "compare")
+    page.click("#compare-generate input")
+    page.locator("#comparison-generate").wait_for(state="hidden")
+    text_field(page, "generate-steps").fill("")
 
 
 def test_result_png_loads_into_its_tab(page, tmp_path):
@@ -350,6 +390,7 @@ def test_models_tab_shows_the_models_and_searches_classes(page):
     page.locator("#models-classes input[placeholder^='Search']").fill("tru")
     page.wait_for_function("() => document.querySelectorAll('#models-classes [role=row].virtual-row').length === 1")
     assert table_rows(page, "models-classes") == [["9", "truck"]]
+    screenshot(page, "models")
 
 
 def test_a_model_that_cannot_be_had_is_marked_and_cannot_run(browser, url, monkeypatch):
