@@ -12,6 +12,7 @@ import argparse
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,12 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"the Fréchet distance needs at least 2 images on each side, got {len(a)} and {len(b)}")
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu, s_a, s_b = a.mean(0) - b.mean(0), np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root = scipy.linalg.sqrtm(s_a @ s_b)
-    if not np.isfinite(root).all():  # singular product (fewer images than dimensions): the usual small offset
-        offset = np.eye(len(s_a)) * 1e-6
-        root = scipy.linalg.sqrtm((s_a + offset) @ (s_b + offset))
+    with warnings.catch_warnings():  # singular with fewer images than dimensions: evaluate() says so instead
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(s_a @ s_b)
+        if not np.isfinite(root).all():  # the usual small offset when the product has no finite root
+            offset = np.eye(len(s_a)) * 1e-6
+            root = scipy.linalg.sqrtm((s_a + offset) @ (s_b + offset))
     return float(mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(root.real))
 
 
@@ -134,6 +137,9 @@ def evaluate(out: Path, reference: Path, classifier: str | None = None, batch_si
               "accuracy": float(np.mean([p == y for p, y in labelled])) if labelled else None,
               "reference_accuracy": float(np.mean([p == y for p, y in ref_labelled])) if ref_labelled else None,
               "frechet_distance": frechet_distance(feats, ref_feats), "feature_dim": int(feats.shape[1])}
+    if min(len(feats), len(ref_feats)) <= feats.shape[1]:
+        result["frechet_note"] = (f"fewer images than feature dimensions ({feats.shape[1]}): the covariances are "
+                                  "singular and the distance is biased; compare runs of equal size only")
     reason = fid_status()
     result["fid"] = _fid(images, ref_images) if reason is None else None
     result["fid_note"] = reason
@@ -150,7 +156,8 @@ def run_from_args(args: dict) -> int:
     ref = "" if result["reference_accuracy"] is None else f" (reference: {100 * result['reference_accuracy']:.1f} %)"
     print(f"{result['images']} images by {result['generator']}, judged by {result['classifier']}: accuracy {acc}{ref}")
     print(f"Fréchet distance in {result['classifier']} features ({result['feature_dim']}-d) vs "
-          f"{result['reference_images']} reference images: {result['frechet_distance']:.3f}")
+          f"{result['reference_images']} reference images: {result['frechet_distance']:.3f}"
+          + (f" ({result['frechet_note']})" if "frechet_note" in result else ""))
     print(f"FID: {result['fid']:.3f}" if result["fid"] is not None else result["fid_note"])
     print(json.dumps(result))
     return 0
