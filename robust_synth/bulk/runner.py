@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -149,7 +150,7 @@ def _execute(run: BulkRun, ctx: dist.Context) -> int:
     bar = tqdm(total=len(run.items), initial=already, unit="img", desc=f"{run.task} x{ctx.world}",
                disable=ctx.rank != 0 or not run.progress, file=sys.stderr)
     entry_for = partial(_entry, run, ctx, model.class_names)
-    written, failed, fail_after = 0, 0, _fail_after()
+    written, failed, fail_after, made, started = 0, 0, _fail_after(), 0, time.perf_counter()
     for r in range(rounds):  # every rank takes part in every round's all_reduce, with or without a batch
         done_now = 0
         if r < len(batches):
@@ -165,13 +166,18 @@ def _execute(run: BulkRun, ctx: dist.Context) -> int:
             written, failed, done_now = written + len(ok), failed + len(errors), len(ok) + len(errors)
             if fail_after is not None and written >= fail_after:
                 raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: rank {ctx.rank} stops after {written} items")
-        bar.update(dist.sum_counts(ctx, [done_now])[0])
+        (done_all,) = dist.sum_counts(ctx, [done_now])
+        bar.update(done_all)
+        made += done_all
+    elapsed = time.perf_counter() - started
     bar.close()
     manifest.close()
     (failed_all,) = dist.sum_counts(ctx, [failed])
     dist.barrier(ctx)
     if ctx.rank == 0:
         entries = merge(run.out, store.exists)
-        print(f"{len(entries)} of {len(run.items)} items in {run.out / 'manifest.jsonl'}"
-              + (f"; {failed_all} failed (see the errors above; re-run to retry)" if failed_all else ""))
+        rate = f" ({made / elapsed:.2f} images/s on {ctx.world} process(es))" if made and elapsed > 0 else ""
+        print(f"{len(entries)} of {len(run.items)} items in {run.out / 'manifest.jsonl'}; {made} made now in "
+              f"{elapsed:.1f} s{rate}" + (f"; {failed_all} failed (see the errors above; re-run to retry)"
+                                         if failed_all else ""))
     return failed_all
