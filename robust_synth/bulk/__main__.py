@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
     for name, fn in bulk_tasks().items():
-        task = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
+        summary = "--per-class images of every class (or of --classes)" if name == "generate" else \
+            (fn.__doc__ or "").strip().splitlines()[0]
+        task = sub.add_parser(name, help=summary)
         _add_run_options(task, fn)
         if name == "generate":
             task.add_argument("--per-class", type=_positive, required=True, help="images per class")
