@@ -180,11 +180,12 @@ def concurrent_generation(device, reps: int, requests: int = 8) -> None:
 
 
 def duration_check(device) -> None:
-    """The seconds the app asks ZeroGPU for (app_handlers.estimate_seconds) vs the measured time of the same call.
+    """The seconds the app asks ZeroGPU for (robust_synth.app.gpu.estimate_seconds) vs the measured time of the same call.
 
     The target (issue 6) is within 2x on the ZeroGPU device; on any other device the ratio is only indicative.
     """
-    from robust_synth import app_handlers, tasks
+    from robust_synth import tasks
+    from robust_synth.app.gpu import estimate_seconds
     model = load_model("cifar10-resnet-l2-0.5", device)
     photo = (torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy()
     calls = {"generate": lambda: tasks.generate(model, "cat", n=4),
@@ -195,7 +196,7 @@ def duration_check(device) -> None:
     for task, call in calls.items():
         call()  # warm-up: the estimate's start-up allowance covers the first call of a worker
         took = statistics.median(timed(call, device) for _ in range(3))
-        asked = app_handlers.estimate_seconds(task, {"model": model.name, **values.get(task, {})})
+        asked = estimate_seconds(task, {"model": model.name, **values.get(task, {})})
         print(f"duration {task:14s}: asked {asked:5.1f} s, measured {took:6.2f} s, asked/measured {asked / took:6.1f}")
 
 

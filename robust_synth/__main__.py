@@ -2,36 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from pathlib import Path
 
-from . import tasks
+from . import registry, tasks  # noqa: F401 (tasks: importing it registers every task)
 from .models import REGISTRY
 from .results import png_with_recipe
-from .tasks.style_transfer import style_transfer
 
-# One entry per task: the CLI reads each function's signature to build its options.
-TASKS = {
-    "generate": tasks.generate,
-    "inpaint": tasks.inpaint,
-    "super_resolve": tasks.super_resolve,
-    "translate": tasks.translate,
-    "sketch_to_image": tasks.sketch_to_image,
-    "paint_features": tasks.paint_features,
-    "invert": tasks.invert,
-    "interpolate": tasks.interpolate,
-    "visualize_feature": tasks.visualize_feature,
-    "style_transfer": style_transfer,
-}
-# Types of parameters without a typed default; parameters with a default take its type; the rest are strings
-# (image parameters are file paths, which every task accepts).
-PARAM_TYPES = {"steps": int, "eps": float, "step_size": float, "feature": int,
-               "size": int, "pyramid": int, "style_weights": float, "layer_weights": float}
-NOT_OPTIONS = ("model", "callback", "return_tensors")  # model: --model above; the others are Python-only
-LIST_PARAMS = {"generate": ("target",),  # several classes at once: --target cat dog
-               "style_transfer": ("style_image", "style_weights", "style_layers", "layer_weights", "pyramid")}
+# The CLI's type of each input kind; text inputs take their declared type, else their default's, else str.
+KIND_TYPES = {"int": int, "number": int, "feature": int}
+SETTING_TYPES = {"seed": int, "steps": int, "eps": float, "step_size": float}
 
 
 def _flag(text: str) -> bool:
@@ -40,33 +21,40 @@ def _flag(text: str) -> bool:
     return text.lower() in ("1", "true", "yes")
 
 
-def _add_task(sub, name: str, fn) -> None:
-    parser = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
-    params = inspect.signature(fn).parameters
-    parser.add_argument("--model", required=params["model"].default is inspect.Parameter.empty,
+def _type(item: registry.Input):
+    if item.kind == "bool":
+        return _flag
+    if item.kind in KIND_TYPES:
+        return KIND_TYPES[item.kind]
+    return item.type or (type(item.default) if item.kind == "text" and item.default is not None else str)
+
+
+def _add_task(sub, task: registry.Task) -> None:
+    parser = sub.add_parser(task.name, help=(task.fn.__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("--model", required=task.input("model").required,
                         help=f"a registered model: {', '.join(REGISTRY)}")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the PNGs and recipe.json")
-    add_task_options(parser, name, fn)
+    add_task_options(parser, task)
 
 
-def add_task_options(parser: argparse.ArgumentParser, name: str, fn, skip: tuple[str, ...] = ()) -> None:
-    """One --option per parameter of task `fn` (typed from its default), except NOT_OPTIONS and `skip`."""
-    for param in inspect.signature(fn).parameters.values():
-        if param.name in NOT_OPTIONS or param.name in skip:
+def add_task_options(parser: argparse.ArgumentParser, task: registry.Task, skip: tuple[str, ...] = ()) -> None:
+    """One --option per input of `task` (typed by its kind) and per setting, except model and `skip`."""
+    for item in task.inputs:
+        if item.name == "model" or item.name in skip:
             continue
-        default = param.default
-        kind = PARAM_TYPES.get(param.name, str) if default in (None, inspect.Parameter.empty) else type(default)
-        option = "--" + param.name.replace("_", "-")
-        extra = {"nargs": "+"} if param.name in LIST_PARAMS.get(name, ()) else {}
-        parser.add_argument(option, dest=param.name, type=_flag if kind is bool else kind,
-                            required=default is inspect.Parameter.empty, default=None, **extra)
+        extra = {"nargs": "+"} if item.many else {}
+        parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, type=_type(item),
+                            required=item.required, default=None, help=item.label or None, **extra)
+    for name in task.settings:
+        if name not in skip:
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, type=SETTING_TYPES[name], default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m robust_synth", description=__doc__)
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
-    for name, fn in TASKS.items():
-        _add_task(sub, name, fn)
+    for task in registry.all_tasks():
+        _add_task(sub, task)
     return parser
 
 
@@ -88,7 +76,7 @@ def write_outputs(images, recipe: dict, out: Path, task: str) -> list[Path]:
 def task_kwargs(task: str, args: dict) -> dict:
     """Parsed options -> the task's keyword arguments: unset ones left out, one-element lists unwrapped."""
     kwargs = {k: v for k, v in args.items() if v is not None}
-    for key in LIST_PARAMS.get(task, ()):
+    for key in (item.name for item in registry.get(task).inputs if item.many):
         if key in kwargs and len(kwargs[key]) == 1:
             kwargs[key] = kwargs[key][0]
     return kwargs
@@ -99,7 +87,7 @@ def main(argv=None) -> int:
     task, out = args.pop("task"), args.pop("out")
     kwargs = task_kwargs(task, args)
     try:
-        images, recipe = TASKS[task](**kwargs)
+        images, recipe = registry.get(task).fn(**kwargs)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,6 @@
 """The Gradio app through gradio_client: every endpoint, recipes, share links, determinism, Stop, previews, errors."""
+import dataclasses
+import inspect
 import json
 import logging
 import time
@@ -14,9 +16,11 @@ from huggingface_hub import constants as hub_constants
 from PIL import Image
 
 import robust_synth
-from robust_synth import app_handlers as h
-from robust_synth import app_results, limits, models, results, tasks
+from robust_synth import limits, models, registry, results
+from robust_synth.app import endpoints, pickers, running
+from robust_synth.app import results as app_results
 from robust_synth.tasks.generation import CIFAR
+from robust_synth.tasks.super_resolution import window_count
 
 from app_server import running_app
 
@@ -206,9 +210,9 @@ def test_bad_input_gives_a_clear_error_and_the_server_keeps_serving(client, file
 
 def test_a_model_that_cannot_be_had_is_refused_at_once(client, monkeypatch):
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)  # offline, and the ResNet-50 is not cached here
-    assert h.unusable_reason(HUB_MODEL) and "unavailable offline" in dict(
-        (name, label) for label, name in h.model_choices())[HUB_MODEL]
-    assert h.run_button(HUB_MODEL).interactive is False and h.run_button(EMBEDDED).interactive is True
+    assert pickers.unusable_reason(HUB_MODEL) and "unavailable offline" in dict(
+        (name, label) for label, name in pickers.model_choices())[HUB_MODEL]
+    assert pickers.run_button(HUB_MODEL).interactive is False and pickers.run_button(EMBEDDED).interactive is True
     with pytest.raises(AppError, match=f"model {HUB_MODEL} is unavailable"):
         client.predict(model=HUB_MODEL, target="goldfinch", n=1, api_name="/generate")
 
@@ -224,7 +228,7 @@ def test_stop_returns_the_best_result_so_far(client, files):
     while not job.outputs() and time.monotonic() < deadline:  # wait for the first streamed preview
         time.sleep(0.05)
     assert job.outputs(), "no preview streamed within two minutes"
-    h.stop("invert", session_of(client))
+    running.stop("invert", session_of(client))
     gallery, _, recipe = job.result(timeout=120)
     # catches Stop throwing the run away (Gradio's cancels=) or finishing all 1200 steps anyway
     assert recipe["cancelled"] is True and recipe["stopped_by"] == "stop button"
@@ -239,7 +243,7 @@ def test_stop_in_another_tab_leaves_this_run_alone(client):
     job = client.submit(model=EMBEDDED, target="cat", n=1, steps=300, api_name="/generate")
     while not job.outputs() and not job.done():
         time.sleep(0.05)
-    h.stop("invert", session_of(client))
+    running.stop("invert", session_of(client))
     recipe = job.result(timeout=120)[-1]
     assert recipe["cancelled"] is False and recipe["metrics"]["steps_run"] == 300
 
@@ -258,14 +262,14 @@ def test_previews_stream_before_the_result(client):
 
 
 def test_suggest_features_offers_the_top_features_of_a_class():
-    update = h.suggest_features(EMBEDDED, "cat")
+    update = pickers.suggest_features(EMBEDDED, "cat")
     indices = [index for _, index in update.choices]
     top = robust_synth.top_features(EMBEDDED, "cat", k=10)
     assert indices == [f["index"] for f in top] and update.value == indices[0]
     scores = [f["score"] for f in top]
     assert scores == sorted(scores, reverse=True) and len(set(indices)) == 10
     with pytest.raises(gr.Error, match="unknown class 'unicorn'"):
-        h.suggest_features(EMBEDDED, "unicorn")
+        pickers.suggest_features(EMBEDDED, "unicorn")
 
 
 def test_the_session_history_keeps_newest_first_with_share_links(tmp_path):
@@ -286,41 +290,46 @@ def test_the_session_history_keeps_newest_first_with_share_links(tmp_path):
 def gradio_args(handler, **values) -> list:
     """The handler's arguments in the positional order Gradio calls it with."""
     defaults = {"seed": None, "steps": None, "eps": None, "step_size": None, "compare": False}
-    names = [n for n in h.inspect.signature(handler).parameters if n not in ("request", "progress")]
+    names = [n for n in inspect.signature(handler).parameters if n not in ("request", "progress")]
     return [values.get(n, defaults.get(n)) for n in names]
 
 
 def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp_path):
     given = []  # the duration callables handed to spaces.GPU, which ZeroGPU calls with the request's arguments
     monkeypatch.setattr(spaces, "GPU", lambda duration: given.append(duration) or (lambda handler: handler))
-    h.gpu_handler(h.inpaint)
+    handler = endpoint("inpaint")
     inpaint = given[-1]
     # inpainting runs 720 steps at 224 px by default: 20 s start-up + 720 * 224^2 / 5e6 s = 27.2 s
-    assert tasks.default_steps("inpaint", 224) == 720
-    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png")) == 27
-    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", compare=True)) == 34
-    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", steps="100")) == 21
-    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", steps="10e9")) == \
+    assert registry.get("inpaint").default_steps(224) == 720
+    assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png")) == 27
+    assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png", compare=True)) == 34
+    assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png", steps="100")) == 21
+    assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png", steps="10e9")) == \
         limits.current().max_seconds
-    h.gpu_handler(h.generate)
+    handler = endpoint("generate")
     generate = given[-1]
     # four 224-px images, 60 steps: 20 + 60 * 224^2 * 4 / 5e6 = 22.4 s; the 32-px model needs only the start-up
-    assert generate(*gradio_args(h.generate, model=HUB_MODEL, target="goldfinch", n=4)) == 22
-    assert generate(*gradio_args(h.generate, model=EMBEDDED, target="cat", n=4)) == 20
-    h.gpu_handler(h.super_resolve)
+    assert generate(*gradio_args(handler, model=HUB_MODEL, target="goldfinch", n=4)) == 22
+    assert generate(*gradio_args(handler, model=EMBEDDED, target="cat", n=4)) == 20
+    handler = endpoint("super_resolve")
     super_resolve = given[-1]
     small, large = tmp_path / "small.png", tmp_path / "large.png"
     Image.new("RGB", (56, 56)).save(small)
     Image.new("RGB", (224, 168)).save(large)
     # catches an estimate that counts one image: at factor 4 a 56-px window fills the 224-px model once, and a
     # 224x168 upload (as the page sends it, preprocess=False) needs at least 4x3 such windows
-    windows = tasks.super_resolution.window_count(str(large), 4, 224)
-    seconds_per_window = tasks.default_steps("super_resolve", 224) * 224 ** 2 / 5e6
+    windows = window_count(str(large), 4, 224)
+    seconds_per_window = registry.get("super_resolve").default_steps(224) * 224 ** 2 / 5e6
     assert windows >= 12
-    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(small)}, factor=4.0)) \
+    assert super_resolve(*gradio_args(handler, model=HUB_MODEL, image={"path": str(small)}, factor=4.0)) \
         == int(20 + seconds_per_window)
-    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(large)}, factor=4.0)) \
+    assert super_resolve(*gradio_args(handler, model=HUB_MODEL, image={"path": str(large)}, factor=4.0)) \
         == int(min(limits.current().max_seconds, 20 + windows * seconds_per_window))
+
+
+def endpoint(name: str):
+    """The app's handler of task `name`, built from the registry as the app builds it."""
+    return endpoints.endpoint(registry.get(name))
 
 
 def run_handler(handler, *args):
@@ -331,7 +340,8 @@ def run_handler(handler, *args):
 def test_a_user_error_logs_one_line_and_a_fault_its_traceback(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, "robust_synth.app"):
         with pytest.raises(gr.Error, match="steps must be an integer between 1 and") as refused:
-            run_handler(h.generate, *gradio_args(h.generate, model=EMBEDDED, target="cat", n=1, steps="0"))
+            handler = endpoint("generate")
+            run_handler(handler, *gradio_args(handler, model=EMBEDDED, target="cat", n=1, steps="0"))
     assert refused.value.print_exception is False, "Gradio would print a traceback for a user's mistake"
     [record] = caplog.records
     assert record.getMessage().startswith("request refused: steps must be") and record.exc_info is None
@@ -339,23 +349,25 @@ def test_a_user_error_logs_one_line_and_a_fault_its_traceback(monkeypatch, caplo
 
     def broken(**kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
-    monkeypatch.setattr(robust_synth, "generate", broken)
+    broken.__name__ = "generate"
+    monkeypatch.setitem(registry.TASKS, "generate", dataclasses.replace(registry.get("generate"), fn=broken))
     with caplog.at_level(logging.WARNING, "robust_synth.app"):
         with pytest.raises(gr.Error, match="illegal memory access"):
-            run_handler(h.generate, *gradio_args(h.generate, model=EMBEDDED, target="cat", n=1))
+            handler = endpoint("generate")
+            run_handler(handler, *gradio_args(handler, model=EMBEDDED, target="cat", n=1))
     [record] = caplog.records
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError, "a real fault lost its traceback"
 
 
 def test_models_table_lists_every_model_usable_first():
-    rows = h.models_table()
+    rows = pickers.models_table()
     by_name = {row[0]: row for row in rows}
-    assert set(by_name) == set(models.REGISTRY) and all(len(row) == len(h.MODEL_COLUMNS) for row in rows)
+    assert set(by_name) == set(models.REGISTRY) and all(len(row) == len(pickers.MODEL_COLUMNS) for row in rows)
     assert by_name[EMBEDDED][1:6] == ["cifar10", 10, "robust L2 ε=0.5", "32 px", "embedded"]
     assert by_name[STANDARD][3] == "standard" and by_name[HUB_MODEL][2] == 1000
     assert by_name["imagenet-resnet50-linf-4"][3] == "robust L∞ ε=4/255"
     # catches the 69 ImageNet entries burying the two models that work offline at the bottom of the list
     usable = [models.is_usable(models.get_spec(row[0])) for row in rows]
     assert usable == sorted(usable, reverse=True)
-    assert [name for _, name in h.model_choices()][:len(rows)] == [row[0] for row in rows]
-    assert h.class_table(EMBEDDED)[3] == [3, "cat"] and len(h.class_table(HUB_MODEL)) == 1000
+    assert [name for _, name in pickers.model_choices()][:len(rows)] == [row[0] for row in rows]
+    assert pickers.class_table(EMBEDDED)[3] == [3, "cat"] and len(pickers.class_table(HUB_MODEL)) == 1000

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust_synth import app_values as v
+from robust_synth.app import values as v
 
 EMPTY = [None, "", "   "]  # never touched / cleared / spaces: all mean "not given"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robust_synth.__main__ import TASKS, build_parser, main
+from robust_synth import registry
+from robust_synth.__main__ import build_parser, main
 from robust_synth.results import recipe_from_png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ REQUIRED = {  # task -> its required options
 def test_every_task_has_a_subcommand_with_typed_options():
     parser = build_parser()
     for name, required in REQUIRED.items():
-        assert name in TASKS and parser.parse_args([name, "--model", "m", "--out", "o", *required]).task == name
+        assert name in registry.TASKS and parser.parse_args([name, "--model", "m", "--out", "o", *required]).task == name
     args = parser.parse_args(["paint_features", "--model", "m", "--out", "o", "--image", "a", "--mask", "b",
                               "--feature", "7", "--eps", "2.5"])
     assert args.feature == 7 and args.eps == 2.5

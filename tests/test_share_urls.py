@@ -14,7 +14,9 @@ from huggingface_hub import constants as hub_constants
 from PIL import Image
 from starlette.requests import Request as StarletteRequest
 
-from robust_synth import app_handlers, app_results, results
+from robust_synth import results
+from robust_synth.app import pickers
+from robust_synth.app import results as app_results
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -70,11 +72,13 @@ FIRST_APP_PROCESS = textwrap.dedent("""
     import json, sys
     import gradio as gr
     from starlette.requests import Request
-    from robust_synth import app_handlers
+    from robust_synth import registry
+    from robust_synth.app.endpoints import endpoint
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
              "headers": [(b"host", b"old-host:7860")]}
-    outputs = list(app_handlers.inpaint("cifar10-resnet-l2-0.5", sys.argv[1], sys.argv[2], steps=2,
-                                        request=gr.Request(request=Request(scope)), progress=lambda *a, **k: None))
+    inpaint = endpoint(registry.get("inpaint"))
+    outputs = list(inpaint("cifar10-resnet-l2-0.5", sys.argv[1], sys.argv[2], steps=2,
+                           request=gr.Request(request=Request(scope)), progress=lambda *a, **k: None))
     gallery, _, recipe = outputs[-1]
     print(json.dumps({"gallery": gallery, "recipe": recipe}))
 """)
@@ -134,8 +138,8 @@ def cache_hub_file(hub: Path, file: str) -> None:
 def test_default_model_is_the_embedded_one_until_the_robust_resnet50_is_cached(hub_cache):
     """Catches an app that defaults to a model it cannot load offline, one that checks the wrong file (the
     standard eps-0 checkpoint preloaded beside it), and one that never switches to the ImageNet model."""
-    assert app_handlers.default_model() == "cifar10-resnet-l2-0.5"
+    assert pickers.default_model() == "cifar10-resnet-l2-0.5"
     cache_hub_file(hub_cache, "resnet50_l2_eps0.ckpt")
-    assert app_handlers.default_model() == "cifar10-resnet-l2-0.5"
+    assert pickers.default_model() == "cifar10-resnet-l2-0.5"
     cache_hub_file(hub_cache, "resnet50_l2_eps3.ckpt")
-    assert app_handlers.default_model() == "imagenet-resnet50-l2-3"
+    assert pickers.default_model() == "imagenet-resnet50-l2-3"

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import registry
 from ..__main__ import add_task_options, task_kwargs
 from ..models import REGISTRY, get_spec, class_names
 from ..tasks.common import resolve_targets
@@ -53,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "generate":
             task.add_argument("--per-class", type=_positive, required=True, help="images per class")
             task.add_argument("--classes", nargs="+", help="class names or indices (default: every class)")
-            add_task_options(task, name, fn, skip=("target", "n", "seed"))
+            add_task_options(task, registry.get(name), skip=("target", "n", "seed"))
         else:
             image = folder_parameter(fn)
             task.add_argument("--inputs", type=Path, required=True,
                               help=f"folder of images, each the task's {image!r} (recursive)")
-            add_task_options(task, name, fn, skip=(image, "seed"))
+            add_task_options(task, registry.get(name), skip=(image, "seed"))
     evaluate = sub.add_parser("evaluate", help="accuracy and Fréchet distance of a bulk output folder")
     from .evaluate import add_arguments
     add_arguments(evaluate)

@@ -1,16 +1,17 @@
-"""Which tasks a bulk run can do and how: the CLI's task table, generation by class, the rest over a folder."""
+"""Which tasks a bulk run can do and how: the registry's tasks, generation by class, the rest over a folder."""
 from __future__ import annotations
 
 import inspect
 from typing import Callable
 
+from .. import registry, tasks  # noqa: F401 (tasks: importing it registers every task)
+
 IMAGE_INPUTS = ("image", "content_image", "image_a")  # the parameter a folder task takes from each --inputs file
 
 
 def bulk_tasks() -> dict[str, Callable]:
-    """name -> task function: generate, and every task with an image input (the one place to switch to a registry)."""
-    from ..__main__ import TASKS
-    return {name: fn for name, fn in TASKS.items() if name == "generate" or folder_parameter(fn)}
+    """name -> task function: generate, and every registered task with an image input."""
+    return {t.name: t.fn for t in registry.all_tasks() if t.name == "generate" or folder_parameter(t.fn)}
 
 
 def folder_parameter(fn: Callable) -> str | None:

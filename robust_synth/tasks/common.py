@@ -11,38 +11,13 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from .. import __version__, limits
+from .. import __version__, limits, registry
 from ..batching import PGDRequest, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
 from ..models import load_model
-
-PAPER_SIDE = 224  # the papers' ImageNet-class models see 224×224 inputs
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Default PGD settings of a task: L2 radius and step in [0,1] pixel units, number of steps."""
-    eps: float
-    step_size: float
-    steps: int
-
-
-def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> tuple[Preset, str]:
-    """The paper's settings for a model of input size `side`, and which rule produced them.
-
-    224 px: the ImageNet numbers. 32 px: the task's CIFAR-10 preset where it has one. Otherwise the
-    ImageNet numbers with eps and step scaled by side/224: the L2 norm of the same per-pixel change grows
-    with sqrt(pixels), i.e. with the side.
-    """
-    if side == PAPER_SIDE:
-        return imagenet, "paper (224 px)"
-    if cifar is not None and side == 32:
-        return cifar, "CIFAR-10 preset of the task"
-    k = side / PAPER_SIDE
-    return Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps), f"paper (224 px) scaled by {side}/224"
-
+from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
 
 def model_device(model: RobustModel) -> torch.device:
     return model.mean.device
@@ -268,16 +243,15 @@ def _jsonable(value):
     return str(value)
 
 
-def start(task: str, model, *, seed, steps, eps, step_size, preset: Preset, cifar: Preset | None = None,
-          callback=None, n=None, frames=None, **params) -> Run:
-    """Validate the common parameters, load the model, fill unset eps / step_size / steps from the presets."""
+def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=None, frames=None, **params) -> Run:
+    """Validate the common parameters, load the model, fill unset eps / step_size / steps from the task's presets."""
     if seed is None:
         raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
     limits.check_run(steps=steps, eps=eps, step_size=step_size, n=n, frames=frames, seed=seed)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
     model = resolve_model(model)
-    defaults, rule = choose_preset(model.input_size, preset, cifar)
+    defaults, rule = choose_preset(model.input_size, *registry.get(task).presets)
     cfg = PGDConfig(constraint="l2", eps=float(eps if eps is not None else defaults.eps),
                     step_size=float(step_size if step_size is not None else defaults.step_size),
                     steps=int(steps if steps is not None else defaults.steps))

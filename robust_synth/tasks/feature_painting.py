@@ -10,6 +10,7 @@ import torch.nn as nn
 from .. import objectives
 from ..features import RobustModel
 from ..image import load_image, load_mask
+from ..registry import Input, Task, register
 from .common import Preset, TransformedInput, load_full, resolve_model, resolve_targets, start
 from .regions import describe, find_regions, model_crops, paste
 
@@ -65,7 +66,7 @@ def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=N
     Works like inpaint at the image's own resolution: a square region around each painted area goes to the model,
     and the change it makes is added to the original inside the mask only (feathered edge); the rest is unchanged.
     """
-    run = start("paint_features", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("paint_features", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, feature=feature, outside_mask="kept exactly")
     k = check_feature(run.model, feature)
     img = load_image(image)
@@ -83,3 +84,12 @@ def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=N
     return run.finish(result, {"feature_before": before, "feature_after": after, "regions": len(regions)},
                       return_tensors, output=torch.from_numpy(painted).permute(2, 0, 1)[None] / 255,
                       model_output=result.x, layout=describe(regions, run.side))
+
+
+register(Task("paint_features", paint_features, "Paint features",
+              "Raise one representation feature inside the painted region only.",
+              inputs=(Input("model", "model"), Input("image", "image", "image"),
+                      Input("mask", "mask", "paint where the feature should appear"),
+                      Input("feature", "feature", "feature (representation index)")),
+              presets=(IMAGENET, None), order=60,
+              examples=({"image": "photos/coffee.jpg", "mask": "masks/square.png", "feature": 3},)))

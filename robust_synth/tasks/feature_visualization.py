@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
+from ..registry import Input, Task, register
 from .common import Preset, load_full, start
 from .framing import Framing, finish_framed
 from .feature_painting import check_feature
@@ -20,7 +21,7 @@ def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps
     From noise the result has the model's input size; from an image it has the image's size (framed as in
     translate: the original plus the model's change, upsampled; images.model_resolution: the model's own).
     """
-    run = start("visualize_feature", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("visualize_feature", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, feature=feature, start="noise randn/20 + 0.5" if image is None else "image")
     k = check_feature(run.model, feature)
     framing = None if image is None else Framing(load_full(image), run.side)
@@ -31,3 +32,11 @@ def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps
     if framing is None:
         return run.finish(result, {"feature_value": value}, return_tensors)
     return finish_framed(run, framing, result, {"feature_value": value}, return_tensors)
+
+
+register(Task("visualize_feature", visualize_feature, "Visualize a feature",
+              "Maximise one representation feature, from noise or an image.",
+              inputs=(Input("model", "model"), Input("feature", "feature", "feature (representation index)"),
+                      Input("image", "image", "start image (optional; default: noise)")),
+              presets=(IMAGENET, None), order=90,
+              examples=({"feature": 3}, {"feature": 10, "image": "photos/coffee.jpg"})))

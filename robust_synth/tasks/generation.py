@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .. import limits, objectives, seeds
+from ..registry import Input, Task, register
 from .common import Preset, class_probability, predict, resolve_targets, start
 
 # Santurkar et al. 2019, robustness_applications "generation" notebook: L2 eps 40, step 1, 60 steps (ImageNet).
@@ -20,8 +21,8 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
 
     Returns (images, recipe); with return_tensors=True, (images, recipe, x) with x the (B, 3, H, W) result.
     """
-    run = start("generate", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
-                cifar=CIFAR, callback=callback, n=n)
+    run = start("generate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+                callback=callback, n=n)
     classes = resolve_targets(run.model, target)
     total, limit = n * len(classes), limits.current().max_n
     if total > limit:
@@ -35,3 +36,11 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
     metrics = {"target_prob": float(prob.mean()), "target_hit_rate": float(hits.float().mean())}
     return run.finish(result, metrics, return_tensors, target=[run.model.class_names[c] for c in classes],
                       target_index=classes)
+
+
+register(Task("generate", generate, "Generate",
+              "Class-conditional generation: PGD toward a class from a class-conditional seed.",
+              inputs=(Input("model", "model"), Input("target", "class", "target class", many=True),
+                      Input("n", "int", "n (images)", minimum=1, maximum="max_n")),
+              presets=(IMAGENET, CIFAR), order=10,
+              examples=({"target": "horse", "n": 4}, {"target": "ship", "n": 4})))

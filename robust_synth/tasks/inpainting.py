@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from .. import objectives
 from ..image import load_image, load_mask
+from ..registry import Input, Task, register
 from .common import Preset, class_probability, load_full, predict, resolve_targets, start
 from .framing import Framing
 from .regions import describe, find_regions, model_crops, paste
@@ -58,7 +59,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
     """
     if start_fill not in STARTS:
         raise ValueError(f"start_fill must be one of {tuple(STARTS)}, got {start_fill!r}")
-    run = start("inpaint", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("inpaint", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, consistency_weight=CONSISTENCY_WEIGHT, start_fill=start_fill)
     img = load_image(image)
     full, hole = load_full(img), load_mask(mask, size=img.size)
@@ -87,3 +88,14 @@ def _target(run, full: torch.Tensor, hole: torch.Tensor, target) -> torch.Tensor
         return torch.tensor(resolve_targets(run.model, target)[:1])
     framing = Framing(full, run.side)
     return predict(run.model, fill_smooth(framing.model_input, framing.frame_mask(hole)).to(run.device)).cpu()
+
+
+register(Task("inpaint", inpaint, "Inpaint",
+              "Fill the white region of the mask so the image is classified as the target class.",
+              inputs=(Input("model", "model"), Input("image", "image", "image"),
+                      Input("mask", "mask", "paint the missing region"),
+                      Input("target", "class", "target class (empty = predicted)"),
+                      Input("start_fill", "choice", "start from (mean: as the paper)", choices=tuple(STARTS))),
+              presets=(IMAGENET, None), order=20,
+              examples=({"image": "photos/chelsea.jpg", "mask": "masks/square.png", "target": "cat"},
+                        {"image": "photos/rocket.jpg", "mask": "masks/stripe.png", "target": ""})))

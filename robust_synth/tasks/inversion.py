@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
+from ..registry import Input, Task, register
 from .common import Preset, load_full, load_input, start
 from .framing import Framing, finish_framed
 
@@ -30,7 +31,7 @@ def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, ca
     images: the original plus the inversion's difference to it, upsampled, at the image's size;
     images.model_resolution: the inversion itself (its padding cut off).
     """
-    run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, start="noise randn/20 + 0.5")
     framing = Framing(load_full(image), run.side)
     target = representation(run.model, framing.model_input.to(run.device))
@@ -44,7 +45,7 @@ def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=N
 
     Frames are at the model's input size; both images are centre-cropped to its square (recorded in the layout).
     """
-    run = start("interpolate", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("interpolate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, frames=frames, start="pixel blend of the two images")
     a = load_input(image_a, run.side, name="image_a").to(run.device)
     b = load_input(image_b, run.side, name="image_b").to(run.device)
@@ -54,3 +55,17 @@ def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=N
     result = run.optimise(x0, objectives.representation_match(target))
     return run.finish(result, _match_metrics(run.model, result.x, target), return_tensors,
                       layout={"kind": "model square", "fit": "centre crop to square", "model_side": run.side})
+
+
+register(Task("invert", invert, "Invert",
+              "Representation inversion: an image from noise with the same representation.",
+              inputs=(Input("model", "model"), Input("image", "image", "image")),
+              presets=(IMAGENET, None), order=70,
+              examples=({"image": "photos/chelsea.jpg"}, {"image": "photos/astronaut.jpg"})))
+register(Task("interpolate", interpolate, "Interpolate",
+              "Frames between two images, interpolating their representations.",
+              inputs=(Input("model", "model"), Input("image_a", "image", "image_a"),
+                      Input("image_b", "image", "image_b"),
+                      Input("frames", "int", "frames", minimum=2, maximum="max_frames")),
+              presets=(IMAGENET, None), order=80,
+              examples=({"image_a": "photos/chelsea.jpg", "image_b": "photos/rocket.jpg", "frames": 6},)))

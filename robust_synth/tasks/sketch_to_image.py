@@ -1,6 +1,7 @@
 """Sketch-to-image: PGD toward a class inside an L2 ball around a drawing (Santurkar et al. 2019)."""
 from __future__ import annotations
 
+from ..registry import Input, Task, register
 from .common import Preset, load_full, start
 from .framing import Framing
 from .translation import translate_framed
@@ -15,7 +16,17 @@ def sketch_to_image(model, image, target, seed: int = 0, steps=None, eps=None, s
 
     Full size and aspect kept as in translate.
     """
-    run = start("sketch_to_image", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("sketch_to_image", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
     return translate_framed(run, Framing(load_full(image, name="sketch"), run.side), target,
                             return_tensors=return_tensors)
+
+
+register(Task("sketch_to_image", sketch_to_image, "Sketch to image",
+              "Turn a line drawing into an image of the target class.",
+              inputs=(Input("model", "model"), Input("image", "sketch", "sketch"),
+                      Input("target", "class", "target class")),
+              presets=(IMAGENET, None), order=50,
+              examples=({"image": "sketches/horse.png", "target": "horse"},
+                        {"image": "sketches/ship.png", "target": "ship"},
+                        {"image": "sketches/cat.png", "target": "cat"})))

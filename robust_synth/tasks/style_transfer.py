@@ -19,8 +19,9 @@ from ..engine import PGDConfig, pgd
 from ..features import ModelOutput, RobustModel
 from ..image import load_image, to_pil, to_tensor
 from ..models import STANDARD_COUNTERPART, load_model
+from ..registry import Input, Task, register
 from .. import style as st
-from .common import TaskImages, resolve_model
+from .common import Preset, TaskImages, resolve_model
 
 DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
 MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
@@ -301,3 +302,33 @@ def compare_style_transfer(content_image, style_image, models=None, **kwargs):
               "seed": kwargs.get("seed", 0), "version": __version__,
               "elapsed_s": round(time.perf_counter() - start, 3), "cancelled": runs[-1]["cancelled"]}
     return grid, recipe
+
+
+# L-BFGS's defaults, as the registry's presets (the other optimizers' defaults: DEFAULT_STEPS, DEFAULT_STEP_SIZE);
+# style transfer is unconstrained, so eps is never used.
+PRESET = Preset(eps=0.0, step_size=DEFAULT_STEP_SIZE["lbfgs"], steps=DEFAULT_STEPS["lbfgs"])
+
+register(Task("style_transfer", style_transfer, "Style transfer",
+              "Gatys style transfer with a robust network as the style network.",
+              inputs=(Input("content_image", "image", "content image"),
+                      Input("style_image", "image", "style image", many=True),
+                      Input("model", "model", "style network"),
+                      Input("content_model", "model", "content network (default: the style network)", app=False),
+                      Input("style_weights", "text", "blend weights of the style images", many=True, type=float,
+                            app=False),
+                      Input("size", "number", "size (output long side, px)"),
+                      Input("optimizer", "choice", "optimizer", choices=tuple(DEFAULT_STEPS), app=False),
+                      Input("init", "choice", "start image", choices=("content", "noise"), app=False),
+                      Input("content_weight", "text", "content weight", app=False),
+                      Input("style_weight", "text", "style weight", app=False),
+                      Input("tv_weight", "text", "total-variation weight", app=False),
+                      Input("style_scale", "text", "style long side / output long side", app=False),
+                      Input("style_layers", "text", "style layers", many=True, app=False),
+                      Input("content_layer", "text", "content layer", app=False),
+                      Input("layer_weights", "text", "style layer weights", many=True, type=float, app=False),
+                      Input("preserve_colors", "bool", "preserve the content's colours"),
+                      Input("match_histogram", "bool", "match the style's colour histogram first", app=False),
+                      Input("pyramid", "text", "coarse-to-fine long sides", many=True, type=int, app=False)),
+              presets=(PRESET, None), order=100,
+              examples=({"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg"},
+                        {"content_image": "photos/astronaut.jpg", "style_image": "styles/swirl.jpg"})))

@@ -15,6 +15,7 @@ from PIL import Image
 
 from .. import limits, objectives
 from ..image import resize
+from ..registry import Input, Task, register
 from .common import Preset, TransformedInput, class_probability, load_full, predict, psnr, start
 from .framing import Framing
 from .windows import WindowLayout
@@ -92,7 +93,7 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     model's own contribution), in dB. The recipe's layout records the windows.
     """
     _check(factor, method, consistent)
-    run = start("super_resolve", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("super_resolve", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, factor=int(factor), method=method, consistent=consistent)
     low = load_full(image)
     height, width = low.shape[-2:]
@@ -140,3 +141,17 @@ def _reference(reference, width: int, height: int) -> torch.Tensor:
         raise ValueError(f"reference is {ref.shape[-1]}x{ref.shape[-2]} but the output is {width}x{height}: give the "
                          f"high-resolution image the input was made from")
     return ref
+
+
+register(Task("super_resolve", super_resolve, "Super-resolve",
+              "Upsample, then PGD toward the predicted class within a small L2 ball, keeping the low-resolution "
+              "image.",
+              inputs=(Input("model", "model"), Input("image", "image", "low-resolution image"),
+                      Input("factor", "int", "factor", minimum=FACTORS[0], maximum=FACTORS[-1]),
+                      Input("method", "choice", "upsampling method", choices=METHODS[::-1]),
+                      Input("consistent", "bool", "keep consistent with the low-resolution image (back-projection)"),
+                      Input("reference", "image", "high-resolution reference (for PSNR)", app=False)),
+              presets=(IMAGENET, None), order=30,
+              model_images=lambda values, side: window_count(values.get("image"), values.get("factor") or 4, side),
+              examples=({"image": "photos/chelsea-64.jpg", "factor": 2},  # output: factor x the input's size
+                        {"image": "photos/coffee-64.jpg", "factor": 4})))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
+from ..registry import Input, Task, register
 from .common import Preset, class_probability, load_full, predict, resolve_targets, start
 from .framing import Framing, finish_framed
 
@@ -32,6 +33,14 @@ def translate(model, image, target, seed: int = 0, steps=None, eps=None, step_si
     The model sees the whole image (aspect kept: resized to fit its input, padded to a square by reflection); the
     full-size result is the original plus the model's change, upsampled (images.model_resolution: the model's own).
     """
-    run = start("translate", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
+    run = start("translate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
     return translate_framed(run, Framing(load_full(image), run.side), target, return_tensors=return_tensors)
+
+
+register(Task("translate", translate, "Translate", "Image-to-image translation: move a photo toward another class.",
+              inputs=(Input("model", "model"), Input("image", "image", "source image"),
+                      Input("target", "class", "target class")),
+              presets=(IMAGENET, None), order=40,
+              examples=({"image": "photos/chelsea.jpg", "target": "dog"},
+                        {"image": "photos/rocket.jpg", "target": "ship"})))

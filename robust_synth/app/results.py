@@ -7,11 +7,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from robust_synth import results
-from robust_synth.app_errors import clear_errors
-from robust_synth.image import load_image
+from .. import registry, results
+from ..image import load_image
+from .errors import clear_errors
+from .values import IMAGE_KINDS
 
-IMAGE_PARAMS = ("image", "mask", "image_a", "image_b", "reference", "content_image", "style_image")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
 HISTORY_SIZE = 50  # results a session's history keeps (newest first)
 
@@ -29,13 +29,15 @@ def base_url(request) -> str:
     return f"{first('x-forwarded-proto') or 'http'}://{host}"
 
 
-def _inputs(kwargs: dict) -> dict:
-    return {name: load_image(kwargs[name], name=name) for name in IMAGE_PARAMS if kwargs.get(name) is not None}
+def _inputs(task: str, kwargs: dict) -> dict:
+    """The run's input images by parameter name (the task's image, mask and sketch inputs that were given)."""
+    names = [item.name for item in registry.get(task).inputs if item.kind in IMAGE_KINDS]
+    return {name: load_image(kwargs[name], name=name) for name in names if kwargs.get(name) is not None}
 
 
 def share(images, recipe: dict, kwargs: dict, request) -> dict:
     """Save the result with its inputs; the recipe gains result_id and share_url (unchanged if saving is off)."""
-    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(kwargs))
+    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(recipe["task"], kwargs))
     if result_id is None:
         return recipe
     return {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}

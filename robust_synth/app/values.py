@@ -4,7 +4,9 @@ import numbers
 import gradio as gr
 from PIL import Image, ImageOps
 
-from robust_synth.image import load_image, load_mask, to_pil
+from ..image import load_image, load_mask, to_pil
+
+IMAGE_KINDS = ("image", "mask", "sketch")  # inputs that arrive as uploaded files
 
 
 def optional_number(value, name: str, whole: bool = False):
@@ -59,6 +61,21 @@ def uploaded_file(payload):
     if not isinstance(payload, dict) or not payload.get("path"):
         raise ValueError(f"expected an uploaded image file, got {type(payload).__name__}")
     return payload["path"]
+
+
+def library_value(kind: str, name: str, value):
+    """One endpoint argument as the library's argument, by its input kind (the library judges the rest)."""
+    if kind in IMAGE_KINDS:
+        return uploaded_file(value)
+    if kind == "class":
+        return target(value)
+    if kind == "int":
+        return whole(value)
+    if kind == "number":
+        return optional_number(value, name, whole=True)
+    if kind == "feature":
+        return required_feature(value)
+    return value
 
 
 # ----- editor values --------------------------------------------------------------------------------------------

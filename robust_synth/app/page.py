@@ -1,0 +1,142 @@
+"""The app's page: a tab per registered task, the Models and Results tabs, restoring a shared result on load."""
+import gradio as gr
+
+from .. import limits, models, registry
+from . import pickers as p
+from . import results as r
+from .tabs import task_tab
+
+INTRO = """# robust-synth
+Image synthesis with a single adversarially robust classifier: every tab runs projected gradient descent on the
+*input* of one network. Tick **Compare with the standard model** to run the same seed through a non-robust network
+and see the difference side by side. Each result is a PNG with its recipe embedded, plus a share link."""
+SMALL_RESULT_PX = 128  # results below this (e.g. 32-px CIFAR images) are shown enlarged with visible pixels
+# Result images keep their true size as files; in the page, small ones are scaled up nearest-neighbour (a
+# blurred 32-px image shows nothing) and none is cropped (object-fit: contain).
+CSS = """.result-view img { object-fit: contain; }
+.result-view .grid-wrap { height: auto; min-height: 0; max-height: none; }
+.result-view .thumbnail-item { max-height: 360px; }
+.result-view img.pixelated { image-rendering: pixelated; }"""
+HEAD = f"""<script>
+document.addEventListener("load", (event) => {{
+  const img = event.target;
+  if (img.tagName === "IMG" && img.closest(".result-view")) {{
+    img.classList.toggle("pixelated", Math.max(img.naturalWidth, img.naturalHeight) < {SMALL_RESULT_PX});
+  }}
+}}, true);
+</script>"""
+LAUNCH_OPTIONS = {"css": CSS, "head": HEAD}  # Gradio 6 takes page styling at launch(), not in Blocks()
+
+
+def models_tab() -> None:
+    """The registered models as a table (availability checked on every page load) and a model's searchable classes."""
+    with gr.Tab("Models", id="models"):
+        gr.Markdown("Every registered model. **embedded**: ships with the app; **cached**: downloaded before; "
+                    "**downloadable**: fetched on its first run; **unavailable offline**: not cached and its host "
+                    "cannot be reached, so it cannot run here.")
+        gr.Markdown(p.availability_note)
+        gr.Dataframe(p.models_table, headers=p.MODEL_COLUMNS, interactive=False, wrap=True, max_height=800,
+                     column_widths=["21%", "8%", "7%", "13%", "7%", "13%", "7%", "12%", "12%"],
+                     elem_id="models-table", show_search="filter")
+        with gr.Row():
+            chosen = gr.Dropdown(list(models.REGISTRY), value=p.EMBEDDED_PAIR[0], label="classes of model",
+                                 filterable=True)
+        classes = gr.Dataframe(p.class_table(p.EMBEDDED_PAIR[0]), headers=["index", "class"], interactive=False,
+                               max_height=400, show_search="search", elem_id="models-classes")
+        chosen.change(p.class_table, chosen, classes, api_visibility="private", show_progress="hidden")
+        gr.api(p.list_models, api_name="models")
+
+
+def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, images=None) -> dict:
+    """Updates that put a recipe's task, settings and inputs (and images, if any) back into its tab."""
+    form = forms.get(recipe.get("task"))
+    if form is None:
+        raise gr.Error(f"the recipe's task {recipe.get('task')!r} is not one of: {', '.join(forms)}")
+    settings = r.recipe_settings(recipe)
+    updates = {tabs: gr.Tabs(selected=form.task)}
+    for name, component in form.fields.items():
+        value = inputs.get(name, settings.get(name))
+        if name == "target" and "model" in settings:
+            updates[component] = gr.Dropdown(choices=p.class_choices(settings["model"]), value=value)
+        elif value is not None:
+            updates[component] = value
+    if images is not None:
+        gallery, _, recipe_json = form.outputs
+        updates.update({gallery: r.result_files(images, recipe), recipe_json: recipe})
+    return updates
+
+
+def history_components() -> tuple:
+    """This session's results (state, thumbnails, share links), created before the tabs that add to them."""
+    return (gr.State([]),
+            gr.Gallery(label="this session's results (newest first)", columns=8, fit_columns=False,
+                       object_fit="contain", interactive=False, elem_id="history", elem_classes=["result-view"], render=False),
+            gr.Markdown(r.history_links([]), elem_id="history-links", render=False))
+
+
+def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
+    every_field = [c for form in forms.values() for c in (*form.fields.values(), *form.outputs)]
+    with gr.Tab("Results", id="results"):
+        gr.Markdown("This session's results, with their share links; reopen a shared result; or load a result "
+                    "PNG / recipe JSON into its tab to re-run it.")
+        for component in history[1:]:
+            component.render()
+        with gr.Row():
+            result = gr.Textbox(label="result id or share link", elem_id="opened-id")
+            open_button = gr.Button("Open", elem_id="open-result")
+        gallery = gr.Gallery(label="result", columns=4, format="png", object_fit="contain", interactive=False,
+                             elem_id="opened-result", elem_classes=["result-view"], visible=False)
+        recipe = gr.JSON(label="recipe", elem_id="opened-recipe", visible=False)  # both shown once a result opens
+        opened = open_button.click(r.open_result, result, [gallery, recipe], api_name="open_result")
+        opened.success(lambda: (gr.Gallery(visible=True), gr.JSON(visible=True)), None, [gallery, recipe],
+                       api_visibility="private", show_progress="hidden")
+        with gr.Row():
+            upload = gr.File(label="result PNG", file_types=[".png"], type="filepath", elem_id="result-upload")
+            pasted = gr.Code(label="or paste a recipe (JSON)", language="json")
+        load = gr.Button("Load into its tab (then press Run)", elem_id="load-recipe")
+
+    def load_recipe(file, text):
+        loaded = r.recipe_from_upload(file, text)
+        inputs = {}
+        if loaded.get("result_id"):
+            try:
+                _, _, inputs = r.load_result(loaded["result_id"])
+            except gr.Error:
+                gr.Warning("the recipe's saved inputs were not found here: add the input images yourself")
+        return fill_form(forms, tabs, loaded, inputs)
+
+    load.click(load_recipe, [upload, pasted], [tabs, *every_field], api_visibility="private")
+
+    def restore(request: gr.Request):
+        """Page load with ?result=<id>: reopen that result in its tab, with its inputs and settings."""
+        result_id = (request.query_params.get("result") if request else None) or ""
+        if not result_id:
+            return {tabs: gr.skip()}  # Gradio wants at least one output in a dict
+        images, loaded, inputs = r.load_result(result_id, request)
+        return fill_form(forms, tabs, loaded, inputs, images)
+
+    return restore, [tabs, *every_field]
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app; launching is left to the caller (tests, `python app.py`, the Space), with LAUNCH_OPTIONS."""
+    lim, default = limits.current(), p.default_model()
+    with gr.Blocks(title="robust-synth") as demo:
+        gr.Markdown(INTRO)
+        history = history_components()
+        with gr.Tabs() as tabs:
+            forms = {task.name: task_tab(task, lim, default, p.EMBEDDED_PAIR[0], history)
+                     for task in registry.all_tasks()}
+            models_tab()
+            restore, restore_outputs = results_tab(forms, tabs, history)
+        pickers = [form.fields["model"] for form in forms.values()]
+        demo.load(refresh_pickers, None, pickers, api_visibility="private", show_progress="hidden")
+        demo.load(restore, None, restore_outputs, api_visibility="private")
+    demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)
+    return demo
+
+
+def refresh_pickers() -> list:
+    """Every model picker's labels with the availability as of this page load."""
+    choices = p.model_choices()
+    return [gr.Dropdown(choices=choices)] * len(registry.all_tasks())

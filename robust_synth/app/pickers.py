@@ -1,0 +1,129 @@
+"""The app's model pickers and Models tab: availability-ordered choices, classes, feature suggestions, preload."""
+import logging
+
+import gradio as gr
+
+from .. import checkpoints, models
+from ..tasks import top_features
+from . import values as v
+from .errors import clear_errors
+
+PREFERRED_MODELS = ("imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")  # best first; the embedded one works offline
+EMBEDDED_PAIR = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard")
+EXAMPLE_CLASS = {"cifar10": "horse", "imagenet": "goldfinch"}
+
+log = logging.getLogger(__name__)
+
+
+def default_model() -> str:
+    """The best model usable now: the hub robust ResNet-50 when cached, else the embedded CIFAR-10 one."""
+    for name in PREFERRED_MODELS:
+        if models.is_available(models.get_spec(name)):
+            return name
+    return PREFERRED_MODELS[-1]
+
+
+NORMS = {"l2": "L2", "linf": "L∞"}
+AVAILABILITY_ORDER = ("embedded", "cached", "downloadable", "unavailable offline", "missing")  # usable first
+SOURCES = {"embedded": "embedded", "hub": "Hugging Face Hub", "torchvision": "torchvision"}
+
+
+def robustness(spec) -> str:
+    return f"robust {NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
+
+
+def _usable_first(spec) -> int:
+    return AVAILABILITY_ORDER.index(models.availability(spec))
+
+
+def model_label(spec) -> str:
+    return f"{spec.name} ({robustness(spec)}, {spec.dataset}, {models.availability(spec)})"
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) of every model for the pickers, those a run can use first."""
+    return [(model_label(spec), spec.name) for spec in sorted(models.REGISTRY.values(), key=_usable_first)]
+
+
+def list_models() -> list[dict]:
+    """Every registered model with its dataset, classes, robustness and availability."""
+    return [{**models.describe(spec), "classes": models.class_names(spec)} for spec in models.REGISTRY.values()]
+
+
+MODEL_COLUMNS = ["name", "dataset", "classes", "robustness", "input size", "availability", "clean top-1", "source",
+                 "licence"]
+
+
+def models_table() -> list[list]:
+    """One row per model for the Models tab (columns MODEL_COLUMNS), those a run can use first."""
+    def row(spec):
+        accuracy = models.clean_accuracy(spec)[0]
+        return [spec.name, spec.dataset, spec.num_classes, robustness(spec), f"{spec.input_size} px",
+                models.availability(spec), "" if accuracy is None else f"{accuracy:.1%}", SOURCES[spec.source],
+                spec.license]
+    return [row(spec) for spec in sorted(models.REGISTRY.values(), key=_usable_first)]
+
+
+def availability_note() -> str:
+    """A line for the Models tab when some models cannot run here (offline and not cached), else nothing."""
+    unusable = [spec.name for spec in models.REGISTRY.values() if not models.is_usable(spec)]
+    if not unusable:
+        return ""
+    return (f"**Offline:** {len(unusable)} models are neither embedded nor cached and their download hosts do not "
+            "answer, so they cannot run here (marked *unavailable offline* in every model picker). "
+            f"The app asks again every {checkpoints.REACHABILITY_TTL_S / 60:g} minutes.")
+
+
+def class_table(model: str) -> list[list]:
+    """(index, class name) rows of a model's classes."""
+    return [[i, name] for i, name in enumerate(class_choices(model))]
+
+
+def class_choices(model: str) -> list[str]:
+    return models.class_names(models.get_spec(model))
+
+
+def example_class(model: str) -> str:
+    return EXAMPLE_CLASS[models.get_spec(model).dataset]
+
+
+def preload() -> None:
+    """Load the embedded robust/standard pair once, on CPU, so the first request does not wait for it."""
+    for name in EMBEDDED_PAIR:
+        try:
+            models.load_model(name)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("could not preload %s: %s", name, e)
+
+
+def unusable_reason(model: str) -> str | None:
+    """Why a run with `model` cannot start now (offline and not cached), or None."""
+    spec = models.get_spec(model)
+    if models.is_usable(spec):
+        return None
+    return (f"model {model} is unavailable: its weights are not cached here and their host cannot be reached "
+            "(offline?); pick an embedded cifar10 model or one marked cached")
+
+
+def model_changed(model: str, with_default_class: bool = True):
+    """New class choices for a model; says when its weights cannot be had or still have to be downloaded."""
+    spec = models.get_spec(model)
+    reason = unusable_reason(model)
+    if reason:
+        gr.Warning(reason)
+    elif models.availability(spec) == "downloadable":
+        gr.Info(f"{model} is downloaded on its first run, which then takes longer")
+    return gr.Dropdown(choices=class_choices(model), value=example_class(model) if with_default_class else None)
+
+
+def run_button(model: str):
+    """The Run button, enabled only for a model a run can use."""
+    return gr.Button(interactive=unusable_reason(model) is None)
+
+
+def suggest_features(model: str, target: str):
+    """Dropdown choices for the feature picker: the features most associated with a class."""
+    with clear_errors():
+        top = top_features(model, v.target(target), k=10)
+    choices = [(f"{f['index']} (score {f['score']:.3g})", f["index"]) for f in top]
+    return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)

@@ -1,0 +1,120 @@
+"""Running a task for the app: a worker thread streaming previews and progress, Stop, the standard comparison."""
+import queue
+import threading
+import time
+
+import gradio as gr
+
+from .. import limits, models
+from ..engine import Cancelled
+from ..image import to_pil
+from . import results
+from .errors import clear_errors
+from .pickers import unusable_reason
+
+PREVIEWS_PER_RUN = 12        # streamed previews per run: enough to watch, few enough not to slow it down
+PROGRESS_UPDATES_PER_RUN = 100  # progress-bar messages per run: one per step floods the browser on long runs
+MAX_PREVIEW_IMAGES = 8
+
+_stop_events: dict[tuple[str, str], threading.Event] = {}  # (session, task) -> the running task's stop flag
+
+
+
+def _session(request) -> str:
+    return getattr(request, "session_hash", None) or "api"
+
+
+def arm_stop(task: str, request: gr.Request):
+    """Run pressed: a fresh stop flag for this session's `task`, and the Stop button enabled."""
+    _stop_events[(_session(request), task)] = threading.Event()
+    return gr.Button(interactive=True)
+
+
+def disarm_stop(task: str, request: gr.Request):
+    """The run ended (done, failed or stopped): Stop disabled again."""
+    _stop_events.pop((_session(request), task), None)
+    return gr.Button(interactive=False)
+
+
+def stop(task: str, request: gr.Request):
+    """Stop button: the run of `task` in this session stops after its current step and returns its best so far."""
+    event = _stop_events.get((_session(request), task))
+    if event is not None:
+        event.set()
+
+
+def _previews(x) -> list:
+    return [to_pil(image) for image in x.detach()[:MAX_PREVIEW_IMAGES]]
+
+
+def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str):
+    """Run fn(**kwargs) in a worker thread; yield previews as it goes and return its (images, recipe)."""
+    updates, deadline = queue.SimpleQueue(), time.monotonic() + limits.current().max_seconds
+    stopped_by = []
+
+    def callback(step, total, x):
+        if stop_event.is_set() or time.monotonic() > deadline:
+            stopped_by.append("stop button" if stop_event.is_set() else "time limit")
+            raise Cancelled()
+        preview = step % max(1, total // PREVIEWS_PER_RUN) == 0
+        if preview or step % max(1, total // PROGRESS_UPDATES_PER_RUN) == 0 or step == total:
+            updates.put(("step", step, total, _previews(x) if preview else None))
+
+    def work():
+        try:
+            updates.put(("done", fn(**kwargs, callback=callback)))
+        except BaseException as error:  # handed to the request thread, which reports it
+            updates.put(("error", error))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        kind, *payload = updates.get()
+        if kind == "error":
+            raise payload[0]
+        if kind == "done":
+            images, recipe = payload[0]
+            return images, ({**recipe, "stopped_by": stopped_by[0]} if stopped_by else recipe)
+        step, total, preview = payload
+        progress((step, total), desc=f"{label}: step {step}/{total}", unit="steps")
+        if preview:
+            yield preview, gr.skip(), gr.skip()
+
+
+def _counterpart(model: str) -> str | None:
+    counterpart = models.STANDARD_COUNTERPART.get(model)
+    if counterpart is None:
+        gr.Warning(f"{model} has no standard counterpart to compare with; showing its result only.")
+    elif unusable_reason(counterpart):
+        gr.Warning(f"{unusable_reason(counterpart)}; showing the robust result only.")
+        return None
+    return counterpart
+
+
+def run_task(fn, kwargs: dict, compare: bool, request, progress):
+    """The body of every task handler: stream, optionally compare with the standard model, save, share.
+
+    Stop (or the time limit) ends the PGD loop early; the task still returns its best iterate so far, which is
+    saved and shown like any result, its recipe saying cancelled: true.
+    """
+    key = (_session(request), fn.__name__)
+    stop_event = _stop_events.setdefault(key, threading.Event())
+    try:
+        with clear_errors():
+            reason = unusable_reason(kwargs["model"])
+            if reason:
+                raise ValueError(reason)
+            images, recipe = yield from _stream(fn, kwargs, stop_event, progress, kwargs["model"])
+            pair = None
+            counterpart = _counterpart(kwargs["model"]) if compare else None
+            if counterpart and not recipe.get("cancelled"):
+                standard, standard_recipe = yield from _stream(
+                    fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart)
+                recipe = {**recipe, "comparison": standard_recipe}
+                pair = (images[0], standard[0])
+            images = results.shown_images(images, recipe)
+            recipe = results.share(images, recipe, kwargs, request)
+        yield results.result_files(images, recipe), pair, recipe
+    finally:
+        stop_event.set()  # a closed generator (disconnect) stops its worker too
+        if _stop_events.get(key) is stop_event:
+            del _stop_events[key]

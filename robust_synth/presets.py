@@ -1,0 +1,29 @@
+"""Default PGD settings per task and the rule that picks them for a model's input size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAPER_SIDE = 224  # the papers' ImageNet-class models see 224×224 inputs
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Default PGD settings of a task: L2 radius and step in [0,1] pixel units, number of steps."""
+    eps: float
+    step_size: float
+    steps: int
+
+
+def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> tuple[Preset, str]:
+    """The paper's settings for a model of input size `side`, and which rule produced them.
+
+    224 px: the ImageNet numbers. 32 px: the task's CIFAR-10 preset where it has one. Otherwise the
+    ImageNet numbers with eps and step scaled by side/224: the L2 norm of the same per-pixel change grows
+    with sqrt(pixels), i.e. with the side.
+    """
+    if side == PAPER_SIDE:
+        return imagenet, "paper (224 px)"
+    if cifar is not None and side == 32:
+        return cifar, "CIFAR-10 preset of the task"
+    k = side / PAPER_SIDE
+    return Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps), f"paper (224 px) scaled by {side}/224"
