@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -32,13 +32,37 @@ from robust_synth.features import RobustModel  # noqa: E402
 from robust_synth.image import load_image, to_tensor  # noqa: E402
 from robust_synth.models import IMAGENET_MEAN, IMAGENET_STD, get_spec, is_available, load_model  # noqa: E402
 from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleContentNet, build_losses,  # noqa: E402
-                                               labelled_grid, measure, style_transfer)
+                                               measure, style_transfer)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee")
 MODELS = ["cifar10-resnet-l2-0.5", "cifar10-resnet-standard", "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0",
           "imagenet-vgg16bn-l2-3", "imagenet-vgg16bn-l2-0", "imagenet-vgg19-standard"]
+
+
+def _fitting_font(draw: ImageDraw.ImageDraw, text: str, width: int, largest: int) -> ImageFont.FreeTypeFont:
+    """The largest default font (8..largest px) in which `text` fits in `width` pixels."""
+    for size in range(largest, 8, -1):
+        font = ImageFont.load_default(size=size)
+        if draw.textlength(text, font=font) <= width:
+            return font
+    return ImageFont.load_default(size=8)
+
+
+def labelled_grid(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
+    """One row of images scaled to `height`, each with its label underneath (font shrunk to fit the tile)."""
+    tiles = [img.convert("RGB").resize(st.fit_long_side(*img.size, height * max(img.size) // img.size[1]))
+             for img in images]
+    largest = max(10, height // 16)
+    grid = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height + largest + 8), "white")
+    draw, left = ImageDraw.Draw(grid), 0
+    for tile, label in zip(tiles, labels):
+        grid.paste(tile, (left, 0))
+        draw.text((left + 2, height + 4), label, fill="black", font=_fitting_font(draw, label, tile.width - 4, largest))
+        left += tile.width + 4
+    return grid
+
 
 
 def available_models(names: list[str]) -> list[str]:

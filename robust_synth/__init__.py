@@ -7,10 +7,9 @@ from .features import ModelOutput, RobustModel  # noqa: E402
 from .models import REGISTRY, ModelSpec, load_model  # noqa: E402
 from . import objectives, registry, tasks  # noqa: E402
 from .tasks import top_features  # noqa: E402
-from .tasks.style_transfer import compare_style_transfer  # noqa: E402
 
 globals().update({task.name: task.fn for task in registry.all_tasks()})  # every task, under its own name
 
 __all__ = ["__version__", "pgd", "PGDConfig", "PGDResult", "Cancelled", "L2Ball", "LinfBall", "Unconstrained",
            "RobustModel", "ModelOutput", "ModelSpec", "REGISTRY", "load_model", "objectives", "registry"]
-__all__ += [task.name for task in registry.all_tasks()] + ["top_features", "compare_style_transfer"]
+__all__ += [task.name for task in registry.all_tasks()] + ["top_features"]

@@ -13,7 +13,7 @@ from robust_synth.architectures import build, vgg_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import REGISTRY
 from robust_synth.style import ARCH_PRESETS, preset_for, with_avg_pool
-from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, compare_style_transfer, measure,
+from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, measure,
                                                style_transfer)
 from robust_synth.image import to_tensor
 
@@ -181,14 +181,12 @@ def test_bad_inputs_give_clear_errors(tiny_model, kwargs, message):
         style_transfer(model=tiny_model, **args)
 
 
-def test_separate_content_network_and_comparison_grid(tiny_model):
+def test_separate_content_network(tiny_model):
     other = make_tiny_model(seed=1)
     other.name = "tiny-b"
     _, recipe = style_transfer(_content(), _style(), tiny_model, content_model=other, size=32, steps=2)
     assert recipe["model"] == "tiny" and recipe["params"]["content_model"] == "tiny-b"
-    grid, recipe = compare_style_transfer(_content(), _style(), models=[tiny_model, other], size=32, steps=2)
-    assert recipe["models"] == ["tiny", "tiny-b"] and len(recipe["runs"]) == 2
-    assert grid.height > 32 and grid.width > 4 * 32
+    assert recipe["params"]["content_weights_sha256"] == other.weights_sha256
     json.dumps(recipe)
 
 

@@ -217,7 +217,8 @@ class Run:
                         "loss_end": float(result.loss.mean()), "steps_run": result.steps_run}
         return {
             "task": self.task, "model": self.model.name,
-            "params": _jsonable({**self.params, **params, "steps": self.cfg.steps, "eps": self.cfg.eps,
+            "params": _jsonable({**self.params, **params, "steps": self.cfg.steps,
+                                 "eps": None if self.cfg.constraint == "none" else self.cfg.eps,
                                  "step_size": self.cfg.step_size, "defaults": self.defaults}),
             "seed": self.seed, "weights_sha256": getattr(self.model, "weights_sha256", None),
             "version": __version__, "elapsed_s": round(time.perf_counter() - self.started, 3),
@@ -243,17 +244,26 @@ def _jsonable(value):
     return str(value)
 
 
-def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=None, frames=None, **params) -> Run:
-    """Validate the common parameters, load the model, fill unset eps / step_size / steps from the task's presets."""
+def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=None, frames=None,
+          preset: Preset | None = None, constraint: str = "l2", **params) -> Run:
+    """Validate the common parameters, load the model, fill unset eps / step_size / steps from the task's presets.
+
+    preset: this run's defaults instead of the registry's (a task whose defaults depend on another input).
+    constraint="none" (style transfer): no L2 ball, so eps is unused and the defaults are not scaled with the side;
+    the optimizer and autocast then come from params["optimizer"] and params["autocast"].
+    """
     if seed is None:
         raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
     limits.check_run(steps=steps, eps=eps, step_size=step_size, n=n, frames=frames, seed=seed)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
     model = resolve_model(model)
-    defaults, rule = choose_preset(model.input_size, *registry.get(task).presets)
-    cfg = PGDConfig(constraint="l2", eps=float(eps if eps is not None else defaults.eps),
+    presets = (preset, None) if preset is not None else registry.get(task).presets
+    defaults, rule = (presets[0], "task default") if constraint == "none" else \
+        choose_preset(model.input_size, *presets)
+    engine = {k: params.pop(k) for k in ("optimizer", "autocast") if k in params}
+    cfg = PGDConfig(constraint=constraint, eps=float(eps if eps is not None else defaults.eps),
                     step_size=float(step_size if step_size is not None else defaults.step_size),
-                    steps=int(steps if steps is not None else defaults.steps))
-    extra = {k: v for k, v in {"n": n, "frames": frames}.items() if v is not None}
+                    steps=int(steps if steps is not None else defaults.steps), **engine)
+    extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
     return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})

@@ -7,26 +7,26 @@ VGG) whatever its activation magnitudes. Style-layer weights and style-image ble
 from __future__ import annotations
 
 import numbers
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from .. import __version__, limits, objectives
-from ..engine import PGDConfig, pgd
+from .. import limits, objectives
+from ..engine import PGDResult
 from ..features import ModelOutput, RobustModel
 from ..image import load_image, to_pil, to_tensor
-from ..models import STANDARD_COUNTERPART, load_model
+from ..models import load_model
 from ..registry import Input, Task, register
 from .. import style as st
-from .common import Preset, TaskImages, resolve_model
+from .common import Preset, start
 
 DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
 MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
-DEFAULT_STEPS = {"lbfgs": 100, "adam": 200}  # measured: L-BFGS loss at 100 steps is below Adam's at 150 (128 px)
-DEFAULT_STEP_SIZE = {"lbfgs": 1.0, "adam": 0.02}    # L-BFGS: unit step (no line search); Adam: pixel units in [0,1]
+# Defaults per optimizer (unconstrained: eps is not used). Steps measured: L-BFGS loss at 100 steps is below Adam's
+# at 150 (128 px). Step: L-BFGS a unit step (no line search); Adam pixel units in [0,1].
+PRESETS = {"lbfgs": Preset(eps=0.0, step_size=1.0, steps=100), "adam": Preset(eps=0.0, step_size=0.02, steps=200)}
 # Weights on the normalised terms (module docstring), chosen by eye on early-epoch embedded CIFAR checkpoints at
 # 128 px, 60 L-BFGS steps: style 1 barely stylises, 30 loses the content; TV 0.5 visibly blurs, 0.1 only calms
 # the checkerboard that stride-2 convolutions leave. Re-checked on the final weights (README, style benchmark).
@@ -125,23 +125,20 @@ def _resized(arr: np.ndarray, long_side: int, name: str, min_side: int, device) 
     return to_tensor(img).to(device)
 
 
-def _resolve(style_net, content_net, steps, optimizer, init, step_size, style_layers, content_layer, layer_weights):
-    if optimizer not in DEFAULT_STEPS:
-        raise ValueError(f"optimizer must be one of {list(DEFAULT_STEPS)}, got {optimizer!r}")
+def _resolve(style_net, content_net, optimizer, init, style_layers, content_layer, layer_weights):
+    if optimizer not in PRESETS:
+        raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    steps = DEFAULT_STEPS[optimizer] if steps is None else steps
-    limits.check_run(steps=steps)
     style_layers = st.preset_for(style_net).style if style_layers is None else _listed(style_layers)
     style_layers = st.check_layers(style_net, style_layers, "style_layers")
     content_layer = content_layer or st.preset_for(content_net).content
     st.check_layers(content_net, [content_layer], "content_layer")
-    step_size = DEFAULT_STEP_SIZE[optimizer] if step_size is None else float(step_size)
     layer_weights = layer_weights if isinstance(layer_weights, dict) else _listed(layer_weights)
-    return int(steps), step_size, style_layers, content_layer, st.layer_weight_map(style_layers, layer_weights)
+    return style_layers, content_layer, st.layer_weight_map(style_layers, layer_weights)
 
 
-def _check_numbers(callback, seed, style_scale, **weights) -> None:
+def _check_numbers(style_scale, **weights) -> None:
     for name, w in weights.items():
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w) or w < 0:
             raise ValueError(f"{name} must be a finite non-negative number, got {w!r}")
@@ -149,17 +146,13 @@ def _check_numbers(callback, seed, style_scale, **weights) -> None:
         raise ValueError("style_weight must be positive: without a style term there is nothing to transfer")
     if isinstance(style_scale, bool) or not isinstance(style_scale, numbers.Real) or not 0 < style_scale <= 4:
         raise ValueError(f"style_scale must be a number in (0, 4], got {style_scale!r}")
-    if seed is None:
-        raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
 
 
-def _levels(style_net, size, pyramid, style_scale, step_size, seed) -> list[int]:
+def _levels(style_net, size, pyramid, style_scale) -> list[int]:
     pyramid = _listed(pyramid)
     if size is None:
         size = pyramid[-1] if pyramid else max(style_net.input_size, MIN_DEFAULT_SIZE)
-    limits.check_run(step_size=step_size, side=size, seed=seed)
+    limits.check_run(side=size)
     max_side = limits.current().max_side
     if round(size * style_scale) > max_side:
         raise ValueError(f"style_scale {style_scale:g} at size {size} resizes the style image to "
@@ -167,33 +160,29 @@ def _levels(style_net, size, pyramid, style_scale, step_size, seed) -> list[int]
     return st.pyramid_levels(int(size), pyramid)
 
 
-def _optimise(net, content_arr, style_arrs, p: dict, callback):
-    """Coarse to fine over p["pyramid"]: one level in memory at a time. Returns (x, metrics, cancelled)."""
-    device, levels, steps = net.style_net.mean.device, p["pyramid"], p["steps"]
+def _optimise(run, net, content_arr, style_arrs, p: dict) -> tuple[PGDResult, dict]:
+    """Coarse to fine over p["pyramid"], one level in memory at a time: the last level's result (losses and steps
+    counted over all levels) and its style and content losses."""
+    levels = p["pyramid"]
     min_side = max(st.min_input_side(net.style_net), st.min_input_side(net.content_net))
-    # float32 throughout (no bf16 autocast): L-BFGS needs accurate gradients of small relative Gram errors
-    cfg = PGDConfig(constraint="none", optimizer=p["optimizer"], step_size=p["step_size"], steps=steps,
-                    autocast=False)
-    x, total = None, steps * len(levels)
+    x, losses, steps_run = None, [], 0
     for i, level in enumerate(levels):
-        content_x = _resized(content_arr, level, "content_image", min_side, device)
-        style_xs = [_resized(s, round(level * p["style_scale"]), "style_image", min_side, device) for s in style_arrs]
+        content_x = _resized(content_arr, level, "content_image", min_side, run.device)
+        style_xs = [_resized(s, round(level * p["style_scale"]), "style_image", min_side, run.device)
+                    for s in style_arrs]
         style_obj, content_obj = build_losses(net, content_x, style_xs, p["style_weights"], p["style_layers"],
                                               p["content_layer"], p["layer_weights"])
         objective = (p["style_weight"] * style_obj + p["content_weight"] * content_obj
                      + p["tv_weight"] * objectives.total_variation())
         if x is None:  # noise drawn on the CPU: the same start on every device
-            x = content_x if p["init"] == "content" else torch.rand(
-                content_x.shape, generator=torch.Generator().manual_seed(p["seed"])).to(device)
+            x = content_x if p["init"] == "content" else torch.rand(content_x.shape, generator=run.generator)
         else:
             x = F.interpolate(x, size=content_x.shape[2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        progress = None if callback is None else (
-            lambda step, x_, loss, offset=i * steps: callback(offset + step, total, x_))
-        result = pgd(net, x, objective, cfg, callback=progress)
-        x = result.x
+        result = run.optimise(x, objective, net=net, part=(i, len(levels)))
+        x, losses, steps_run = result.x, losses + result.losses, steps_run + result.steps_run
         if result.cancelled:
             break
-    return x, measure(net, x, style_obj, content_obj), result.cancelled
+    return PGDResult(x, result.loss, losses, steps_run, result.cancelled), measure(net, x, style_obj, content_obj)
 
 
 def _final_image(x: torch.Tensor, content: Image.Image, preserve_colors: bool) -> Image.Image:
@@ -215,98 +204,38 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
     size: output long side (default max(model input size, 256)); pyramid: coarse-to-fine long sides ending at size
     (default: one level up to 512 px), `steps` steps per level. style_scale: style long side / output long side.
     preserve_colors: luminance-only transfer, the content's YIQ chrominance kept. match_histogram: the style's colour
-    histogram matched to the content's first. eps is accepted for the uniform endpoint signature and ignored.
+    histogram matched to the content's first. Unconstrained (L-BFGS or Adam), so eps is checked but unused.
     callback(step, total, x) runs every step; raising Cancelled returns the best image so far.
     Returns ([PIL image], recipe).
     """
-    start = time.perf_counter()
     content = load_image(content_image, name="content_image")
     styles = [load_image(s, name="style_image") for s in _as_list(style_image)]
     for img, name in [(content, "content_image")] + [(s, "style_image") for s in styles]:
         _check_side(img, name)
     blend = st.normalised_weights(_listed(style_weights), len(styles), "style_weights")
-    _check_numbers(callback, seed, style_scale, content_weight=content_weight, style_weight=style_weight,
-                   tv_weight=tv_weight)
-    style_net = st.with_avg_pool(resolve_model(model))
-    device = style_net.mean.device
-    content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model, device=device))
-    steps, step_size, style_layers, content_layer, layer_w = _resolve(
-        style_net, content_net, steps, optimizer, init, step_size, style_layers, content_layer, layer_weights)
-    levels = _levels(style_net, size, pyramid, style_scale, step_size, seed)
-    params = {"content_model": content_net.name, "style_weights": blend,
-              "size": levels[-1], "steps": steps, "optimizer": optimizer, "init": init,
+    _check_numbers(style_scale, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+    if optimizer not in PRESETS:
+        raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
+    # float32 throughout (no bf16 autocast): L-BFGS needs accurate gradients of small relative Gram errors
+    run = start("style_transfer", model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback,
+                preset=PRESETS[optimizer], constraint="none", optimizer=optimizer, autocast=False)
+    run.model = style_net = st.with_avg_pool(run.model)
+    content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model,
+                                                                                     device=run.device))
+    style_layers, content_layer, layer_w = _resolve(style_net, content_net, optimizer, init, style_layers,
+                                                    content_layer, layer_weights)
+    levels = _levels(style_net, size, pyramid, style_scale)
+    params = {"content_model": content_net.name, "style_weights": blend, "size": levels[-1], "init": init,
               "content_weight": float(content_weight), "style_weight": float(style_weight),
               "tv_weight": float(tv_weight), "style_scale": float(style_scale), "style_layers": list(style_layers),
               "content_layer": content_layer, "layer_weights": layer_w, "preserve_colors": bool(preserve_colors),
-              "match_histogram": bool(match_histogram),
-              "pyramid": levels, "seed": int(seed), "eps": eps, "step_size": step_size}
-
+              "match_histogram": bool(match_histogram), "pyramid": levels,
+              "content_weights_sha256": getattr(content_net, "weights_sha256", None)}
     content_arr, style_arrs = _prepare_arrays(content, styles, match_histogram, preserve_colors)
-    x, metrics, cancelled = _optimise(StyleContentNet(style_net, content_net), content_arr, style_arrs, params,
-                                      callback)
-    image = _final_image(x, content, preserve_colors)
-    return TaskImages([image]), {  # no model-resolution version: it runs at the output size
-        "task": "style_transfer", "model": style_net.name, "params": params, "seed": int(seed),
-        "weights_sha256": getattr(style_net, "weights_sha256", None),
-        "content_weights_sha256": getattr(content_net, "weights_sha256", None),
-        "version": __version__, "elapsed_s": round(time.perf_counter() - start, 3), "metrics": metrics,
-        "device": str(device), "output_size": list(image.size), "cancelled": bool(cancelled)}
+    result, metrics = _optimise(run, StyleContentNet(style_net, content_net), content_arr, style_arrs, params)
+    image = _final_image(result.x, content, preserve_colors)  # at the output size: no separate model resolution
+    return run.finish(result, metrics, output=to_tensor(image), **params)
 
-
-def _fitting_font(draw: ImageDraw.ImageDraw, text: str, width: int, largest: int) -> ImageFont.FreeTypeFont:
-    """The largest default font (8..largest px) in which `text` fits in `width` pixels."""
-    for size in range(largest, 8, -1):
-        font = ImageFont.load_default(size=size)
-        if draw.textlength(text, font=font) <= width:
-            return font
-    return ImageFont.load_default(size=8)
-
-
-def labelled_grid(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
-    """One row of images scaled to `height`, each with its label underneath (font shrunk to fit the tile)."""
-    tiles = [img.convert("RGB").resize(st.fit_long_side(*img.size, height * max(img.size) // img.size[1]))
-             for img in images]
-    largest = max(10, height // 16)
-    grid = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height + largest + 8), "white")
-    draw, left = ImageDraw.Draw(grid), 0
-    for tile, label in zip(tiles, labels):
-        grid.paste(tile, (left, 0))
-        draw.text((left + 2, height + 4), label, fill="black", font=_fitting_font(draw, label, tile.width - 4, largest))
-        left += tile.width + 4
-    return grid
-
-
-def compare_style_transfer(content_image, style_image, models=None, **kwargs):
-    """The same content and style through several style networks: (labelled grid, recipe with one run per model).
-
-    models default to the default robust model and its standard counterpart. kwargs go to style_transfer.
-    """
-    models = list(models or [DEFAULT_MODEL, STANDARD_COUNTERPART[DEFAULT_MODEL]])
-    if not models:
-        raise ValueError("models is empty: give at least one model name")
-    start, callback, runs, results = time.perf_counter(), kwargs.pop("callback", None), [], []
-    for i, name in enumerate(models):
-        progress = None if callback is None else (
-            lambda step, total, x, i=i: callback(i * total + step, len(models) * total, x))
-        images, recipe = style_transfer(content_image, style_image, name, callback=progress, **kwargs)
-        results.append(images[0])
-        runs.append(recipe)
-        if recipe["cancelled"]:
-            break
-    content = load_image(content_image, name="content_image")
-    styles = [load_image(s, name="style_image") for s in _as_list(style_image)]
-    grid = labelled_grid([content, *styles, *results],
-                         ["content"] + ["style"] * len(styles) + [r["model"] for r in runs])
-    names = [r["model"] for r in runs]
-    recipe = {"task": "style_transfer", "model": ", ".join(names), "models": names, "runs": runs,
-              "seed": kwargs.get("seed", 0), "version": __version__,
-              "elapsed_s": round(time.perf_counter() - start, 3), "cancelled": runs[-1]["cancelled"]}
-    return grid, recipe
-
-
-# L-BFGS's defaults, as the registry's presets (the other optimizers' defaults: DEFAULT_STEPS, DEFAULT_STEP_SIZE);
-# style transfer is unconstrained, so eps is never used.
-PRESET = Preset(eps=0.0, step_size=DEFAULT_STEP_SIZE["lbfgs"], steps=DEFAULT_STEPS["lbfgs"])
 
 register(Task("style_transfer", style_transfer, "Style transfer",
               "Gatys style transfer with a robust network as the style network.",
@@ -317,7 +246,7 @@ register(Task("style_transfer", style_transfer, "Style transfer",
                       Input("style_weights", "text", "blend weights of the style images", many=True, type=float,
                             app=False),
                       Input("size", "number", "size (output long side, px)"),
-                      Input("optimizer", "choice", "optimizer", choices=tuple(DEFAULT_STEPS), app=False),
+                      Input("optimizer", "choice", "optimizer", choices=tuple(PRESETS), app=False),
                       Input("init", "choice", "start image", choices=("content", "noise"), app=False),
                       Input("content_weight", "text", "content weight", app=False),
                       Input("style_weight", "text", "style weight", app=False),
@@ -329,6 +258,6 @@ register(Task("style_transfer", style_transfer, "Style transfer",
                       Input("preserve_colors", "bool", "preserve the content's colours"),
                       Input("match_histogram", "bool", "match the style's colour histogram first", app=False),
                       Input("pyramid", "text", "coarse-to-fine long sides", many=True, type=int, app=False)),
-              presets=(PRESET, None), order=100,
+              presets=(PRESETS["lbfgs"], None), order=100,  # the default optimizer's (start() picks per run)
               examples=({"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg"},
                         {"content_image": "photos/astronaut.jpg", "style_image": "styles/swirl.jpg"})))
