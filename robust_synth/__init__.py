@@ -1,5 +1,5 @@
 """robust_synth: image synthesis with a single robust classifier, by PGD on its input."""
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .constraints import L2Ball, LinfBall, Unconstrained  # noqa: E402
 from .engine import Cancelled, PGDConfig, PGDResult, pgd  # noqa: E402

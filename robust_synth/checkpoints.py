@@ -15,8 +15,9 @@ read only the converted file). The conversion checks that the attacker's copy of
 that the checkpoint's normaliser holds the spec's mean/std.
 Safety: a ``.ckpt`` is read with ``torch.load(weights_only=True)`` (plus ``SAFE_CHECKPOINT_GLOBALS``); MadryLab's
 files, written with ``pickle_module=dill``, need nothing more when they hold only tensors and plain containers. A file
-that needs more is refused, unless it sits in the Hub cache of the registry's pinned repo (``models.HUB_REPO``) and
-its sha256 matched its pin; only then is it fully unpickled (with dill, as the ``robustness`` library loads them).
+that needs more is refused, unless it sits in the Hub cache of the registry's pinned repo
+(``madry_family.HUB_REPO``) and its sha256 matched its pin; only then is it fully unpickled (with dill, as the
+``robustness`` library loads them).
 No function here takes a user-supplied path.
 """
 from __future__ import annotations
@@ -45,7 +46,8 @@ from safetensors.torch import load_file, save_file
 
 from .architectures import build
 from .datasets import cache_dir
-from .models import HUB_REPO, file_sha256
+from .hashes import file_sha256
+from .madry_family import HUB_REPO
 
 logger = logging.getLogger(__name__)
 

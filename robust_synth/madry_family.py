@@ -17,6 +17,7 @@ ACCURACY_SOURCE = "MadryLab's table, model card of madrylab/robust-imagenet-mode
 PAPER = ("Salman et al., Do Adversarially Robust ImageNet Models Transfer Better?, NeurIPS 2020 (arXiv:2007.08489); "
          "trained with Engstrom et al., Robustness (Python library), 2019")
 LICENSE = "MIT"  # the Hub repo's licence
+HUB_REPO = "madrylab/robust-imagenet-models"
 
 
 class Family(NamedTuple):

@@ -1,7 +1,6 @@
 """Model registry: ModelSpec for every named model, load_model(), weights checksums."""
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -11,11 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from . import madry_family
+from .hashes import file_sha256
+from .madry_family import HUB_REPO
 from .architectures import build
 from .features import RobustModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-HUB_REPO = "madrylab/robust-imagenet-models"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -130,14 +130,6 @@ def _state_dict(spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Path]:
         return load_file(str(path)), path
     from . import checkpoints
     return checkpoints.load_state_dict(spec)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> RobustModel:

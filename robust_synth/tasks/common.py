@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from .. import __version__, limits, registry
+from .. import limits, registry
 from ..batching import PGDRequest, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
 from ..models import load_model
 from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
+from ..version import __version__
 
 def model_device(model: RobustModel) -> torch.device:
     return model.mean.device
