@@ -105,3 +105,14 @@ def test_a_task_added_at_run_time_appears_in_the_cli_and_a_freshly_built_app(thr
     assert "Throwaway" in [tab["props"].get("label") for tab in tabs]
     assert gpu.estimate_seconds("throwaway", {"model": "imagenet-resnet50-l2-3"}) == \
         int(gpu.STARTUP_SECONDS + 7 * 224 * 224 / gpu.PIXEL_STEPS_PER_SECOND)
+
+
+def test_the_readme_task_table_is_the_registry_s():
+    """Catches a task added without rerunning scripts/task_table.py (the README would not list it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("task_table", Path(__file__).resolve().parent.parent / "scripts" /
+                                                  "task_table.py")
+    task_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(task_table)
+    text = task_table.README.read_text()
+    assert task_table.with_table(text) == text, "README.md's task table is stale: run scripts/task_table.py"
