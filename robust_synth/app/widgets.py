@@ -1,0 +1,117 @@
+"""One app component per input kind of a task declaration, and the Settings accordion every tab shares."""
+import gradio as gr
+
+from .. import limits, registry
+from ..limits import MAX_SEED
+from . import pickers as p
+from . import values as v
+
+
+def model_picker(default: str, label: str = "") -> gr.Dropdown:
+    return gr.Dropdown(p.model_choices(), value=default, label=label or "model", filterable=True,
+                       info="Robust models give recognisable images; standard ones give noise-like changes.")
+
+
+def class_picker(model: str, label: str = "target class", value=True) -> gr.Dropdown:
+    """A searchable class dropdown; class indices are accepted too."""
+    return gr.Dropdown(p.class_choices(model), value=p.example_class(model) if value else None, label=label,
+                       filterable=True, allow_custom_value=True)
+
+
+def image_input(label: str = "image") -> gr.Image:
+    return gr.Image(type="filepath", label=label, sources=["upload", "clipboard", "webcam"], height=260)
+
+
+def optional_number(label: str, default: str, info: str | None = None, elem_id: str | None = None) -> gr.Textbox:
+    """A number that may be left empty: a text box, since gr.Number cannot stay empty (it shows and sends 0)."""
+    return gr.Textbox(None, label=label, placeholder=default, info=info, max_lines=1, elem_id=elem_id)
+
+
+def mask_input(image: gr.Image, label: str) -> gr.Image:
+    """An editor to paint on the image, feeding a plain mask image (which can also be uploaded)."""
+    editor = gr.ImageEditor(type="pil", label=label, sources=[], layers=False, transforms=[], height=300,
+                            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size=24))
+    mask = gr.Image(type="filepath", label="mask (white = selected); painted above or uploaded", image_mode="L",
+                    format="png", height=160, sources=["upload", "clipboard"])
+    image.change(v.editor_with_background, image, editor, api_visibility="private", show_progress="hidden")
+    editor.change(v.mask_from_editor, editor, mask, api_visibility="private", show_progress="hidden")
+    return mask
+
+
+def sketch_input(label: str) -> gr.Image:
+    """A sketch upload, or a drawing pad that fills it."""
+    image = image_input(label)
+    pad = gr.Sketchpad(type="pil", label="or draw it here", height=300, canvas_size=(400, 400))
+    pad.change(v.sketch_from_pad, pad, image, api_visibility="private", show_progress="hidden")
+    return image
+
+
+def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
+    """A feature index, with suggestions from the features most associated with a class."""
+    feature = optional_number(label, "e.g. 3, or pick one of the suggestions")
+    with gr.Row():
+        for_class = class_picker(model.value, "suggest features for class")
+        suggest = gr.Button("Suggest", size="sm")
+        picks = gr.Dropdown([], label="top features", interactive=True)
+    model.input(p.model_changed, model, for_class, api_visibility="private")
+    suggest.click(p.suggest_features, [model, for_class], picks, api_visibility="private")
+    picks.change(lambda index: index, picks, feature, api_visibility="private", show_progress="hidden")
+    return feature
+
+
+def target_picker(model: gr.Dropdown, item: registry.Input) -> gr.Dropdown:
+    """The class picker; an optional target starts empty (the task's default: the predicted class)."""
+    target = class_picker(model.value, item.label or "target class", value=item.required)
+    model.input(lambda m: p.model_changed(m, with_default_class=item.required), model, target,
+                api_visibility="private")
+    return target
+
+
+def slider(item: registry.Input) -> gr.Slider:
+    lim = limits.current()
+    top = getattr(lim, item.maximum) if isinstance(item.maximum, str) else item.maximum
+    return gr.Slider(item.minimum, top, value=min(item.default, top), step=1, label=item.label or item.name)
+
+
+def widget(item: registry.Input, fields: dict, default_model: str):
+    """The component for one input; masks paint on the tab's image, classes and features follow its model."""
+    label = item.label or item.name
+    if item.kind == "model":
+        return model_picker(default_model, label)
+    if item.kind == "class":
+        return target_picker(fields["model"], item)
+    if item.kind == "image":
+        return image_input(label)
+    if item.kind == "mask":
+        return mask_input(fields["image"], label)
+    if item.kind == "sketch":
+        return sketch_input(label)
+    if item.kind == "int":
+        return slider(item)
+    if item.kind == "number":
+        return optional_number(label, "empty = default")
+    if item.kind == "feature":
+        return feature_picker(fields["model"], label)
+    if item.kind == "bool":
+        return gr.Checkbox(item.default, label=label)
+    if item.kind == "choice":
+        return gr.Dropdown(list(item.choices), value=item.default, label=label)
+    return gr.Textbox(item.default, label=label)
+
+
+def settings(task: str, lim: limits.Limits) -> dict:
+    """seed, steps, eps, step_size (empty = the task's reference setting) and the comparison toggle."""
+    with gr.Accordion("Settings", open=False, elem_id=f"settings-{task}"):
+        with gr.Row():
+            seed = optional_number("seed", "0", f"whole number, 0 to {MAX_SEED}; empty = 0", f"{task}-seed")
+            steps = optional_number("steps", "task default", f"empty = task default; at most {lim.max_steps}",
+                                    f"{task}-steps")
+        with gr.Row():
+            eps = optional_number("eps", "task default", f"L2 radius in [0,1] pixels; at most {lim.max_eps:g}",
+                                  f"{task}-eps")
+            step_size = optional_number("step_size", "task default", f"at most {lim.max_step_size:g}",
+                                        f"{task}-step_size")
+        gr.Markdown(lim.summary())
+    compare = gr.Checkbox(False, label="Compare with the standard model (same seed, side by side)",
+                          elem_id=f"compare-{task}")
+    return {"seed": seed, "steps": steps, "eps": eps, "step_size": step_size, "compare": compare}
