@@ -1,4 +1,4 @@
-"""Clean accuracy and PGD robust accuracy (MadryLab protocol: 20 steps, step 2.5·eps/20); CLI updates model cards."""
+"""Clean, PGD (MadryLab protocol: 20 steps of 2.5·eps/20) and AutoAttack robust accuracy; CLI updates model cards."""
 from __future__ import annotations
 
 import argparse
@@ -67,9 +67,38 @@ def _robust(model, images, labels, attack: PGDConfig, batch_size, device, seed, 
     return torch.cat(hits)
 
 
+class _Logits(torch.nn.Module):
+    """A RobustModel as a plain logits classifier on [0,1] inputs, the interface torchattacks expects."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).logits.float()
+
+
+def _autoattack(model, images, labels, eps, norm, batch_size, seed, progress) -> torch.Tensor:
+    """Per-image robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) from torchattacks."""
+    try:
+        import torchattacks
+    except ImportError:
+        raise RuntimeError("AutoAttack needs the torchattacks package: pip install --no-deps -r "
+                           "requirements-eval.txt") from None
+    device = next(model.parameters()).device
+    attack = torchattacks.AutoAttack(_Logits(model), norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps,
+                                     version="standard", n_classes=model.num_classes, seed=seed)
+    hits = []
+    for i in _batches(len(images), batch_size, "AutoAttack", progress):
+        x, y = _unit(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
+        with torch.no_grad():
+            hits.append((model(attack(x, y)).logits.argmax(1) == y).cpu())
+    return torch.cat(hits)
+
+
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
              n: int | None = None, n_robust: int | None = None, batch_size: int = 256, seed: int = 0,
-             random_start: bool = False, progress: bool = True) -> dict:
+             random_start: bool = False, progress: bool = True, n_autoattack: int = 0) -> dict:
     """Clean accuracy on n images and PGD robust accuracy on the first n_robust of them (a seeded random subset).
 
     images: (N, 3, H, W) uint8 or float in [0,1]; labels: (N,) class indices. eps in [0,1] pixel units.
@@ -78,10 +107,14 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
     final): each is a valid adversarial candidate, and neither the highest-loss iterate (MadryLab's use_best)
     nor the last one is always the misclassified one, so this figure is never above either rule's, at no extra cost.
     eps = 0 skips the attack: robust accuracy is then clean accuracy on the robust subset.
+    n_autoattack > 0 also runs AutoAttack (standard version, torchattacks) on the first n_autoattack images:
+    autoattack_acc counts an image robust if it is classified correctly clean and after the attack.
     """
     _check_images(images, labels)
     if eps < 0 or norm not in ("l2", "linf") or steps < 1:
         raise ValueError(f"need eps >= 0, norm 'l2' or 'linf', steps >= 1; got eps={eps}, norm={norm!r}, steps={steps}")
+    if n_autoattack < 0 or (n_autoattack and eps == 0):
+        raise ValueError(f"n_autoattack must be >= 0, and needs eps > 0; got n_autoattack={n_autoattack}, eps={eps}")
     if len(images) == 0 or (n is not None and n < 1) or (n_robust is not None and n_robust < 1):
         raise ValueError(f"need at least one image and n, n_robust >= 1; got {len(images)} images, n={n}, "
                          f"n_robust={n_robust}")
@@ -101,12 +134,18 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
             attack = PGDConfig(constraint=norm, eps=eps, step_size=step_size, steps=steps,
                                random_start=random_start, keep_best=False, autocast=False)
             robust &= _robust(model, images[:n_robust], labels[:n_robust], attack, batch_size, device, seed, progress)
+        extra = {}
+        if n_autoattack:
+            k = min(n_autoattack, n)
+            auto = clean[:k] & _autoattack(model, images[:k], labels[:k], eps, norm, batch_size, seed, progress)
+            extra = {"autoattack_acc": round(auto.float().mean().item(), 4), "n_autoattack": k,
+                     "autoattack": "standard (APGD-CE, APGD-T, FAB-T, Square), torchattacks"}
     finally:
         model.train(was_training)
     return {"clean_acc": round(clean.float().mean().item(), 4), "n": n,
             "robust_acc": round(robust.float().mean().item(), 4), "n_robust": n_robust,
             "eps": eps, "norm": norm, "steps": steps, "step_size": step_size, "random_start": random_start,
-            "seed": seed, "seconds": round(time.time() - t0, 1)}
+            **extra, "seed": seed, "seconds": round(time.time() - t0, 1)}
 
 
 def _device_name(device: torch.device) -> str:
@@ -135,6 +174,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--n", type=int, default=None, help="images for clean accuracy (default: all)")
     parser.add_argument("--n-robust", type=int, default=None, help="first images of those for PGD (default: --n)")
+    parser.add_argument("--n-autoattack", type=int, default=0,
+                        help="first images of those for AutoAttack, standard version (default: 0 = skip)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-start", action="store_true")
@@ -146,7 +187,8 @@ def main(argv=None):
     model = load_model(args.model, device=args.device)
     images, labels, _ = load_split(args.data, args.split, size=model.input_size)
     metrics = evaluate(model, images, labels, args.eps, args.norm, args.steps, n=args.n, n_robust=args.n_robust,
-                       batch_size=args.batch_size, seed=args.seed, random_start=args.random_start)
+                       batch_size=args.batch_size, seed=args.seed, random_start=args.random_start,
+                       n_autoattack=args.n_autoattack)
     metrics.update(data=args.data, split=args.split, weights_sha256=model.weights_sha256,
                    device=_device_name(torch.device(args.device)),
                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"),

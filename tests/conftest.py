@@ -10,10 +10,10 @@ torch.set_num_threads(1)  # tests are tiny; one thread keeps them fast and leave
 
 
 def make_tiny_model(seed: int = 0) -> RobustModel:
-    """A 4-stage CIFAR ResNet with 8-16 channels: same layer names as the embedded model, ~20k params."""
+    """A 3-group CIFAR ResNet with 8-16 channels: same layer names as the embedded model, ~8k params."""
     torch.manual_seed(seed)
-    net = CifarResNet(widths=(8, 8, 16, 16), num_classes=10)
-    model = RobustModel(net, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), resnet_layer_nodes(4), name="tiny",
+    net = CifarResNet(widths=(8, 16, 16), num_classes=10)
+    model = RobustModel(net, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), resnet_layer_nodes(3, "mul"), name="tiny",
                         class_names=CIFAR10_CLASSES, input_size=32)
     model.weights_sha256 = "0" * 64
     return model
