@@ -8,7 +8,7 @@ import torch.nn as nn
 import torchvision
 from torchvision.models.resnet import Bottleneck, ResNet
 
-WHITEN_WIDTH = 2 * 3 * 2 * 2  # airbench: the 12 eigen-filters of 2×2×3 patches and their negatives
+STEM_WIDTH = 24  # airbench: a 2×2 conv stem of 24 filters
 BN_MOMENTUM = 0.2        # airbench uses 0.4 (PyTorch convention); the attack runs BN in eval mode, so steadier stats
 LOGIT_SCALE = 1 / 9      # airbench: a small head scale, which with label smoothing keeps the logits calibrated
 
@@ -35,17 +35,18 @@ class ResidualGroup(nn.Module):
 class CifarResNet(nn.Module):
     """airbench-style residual net for 32×32 inputs (Jordan 2024, "94% on CIFAR-10 in 3.29 seconds").
 
-    A 2×2 patch-whitening stem (24 filters, set from data by `init_whitening`, then frozen), three residual
-    groups that halve the resolution (31 → 15 → 7 → 3), a 3×3 max-pool and a bias-free linear head scaled
-    by 1/9. GELU is smooth, which helps adversarial training (Xie et al. 2020). Layer names layer1..layer3,
-    rep (the pooled features) and logits.
+    A learned 2×2 conv stem (airbench's is a frozen patch-whitening filter bank, which amplifies exactly the
+    high-frequency directions adversarial training must ignore: with it, one-step training leaked labels into the
+    perturbations, 72 % adversarial train accuracy and 1 % test accuracy after two epochs), three residual groups
+    that halve the resolution (31 → 15 → 7 → 3), a global max-pool and a bias-free linear head scaled by 1/9.
+    GELU is smooth, which helps adversarial training (Xie et al. 2020). Layers layer1..layer3, rep, logits.
     """
 
     def __init__(self, widths=(64, 256, 256), num_classes: int = 10):
         super().__init__()
-        self.whiten = nn.Conv2d(3, WHITEN_WIDTH, 2, bias=True)
+        self.stem = nn.Conv2d(3, STEM_WIDTH, 2, bias=True)
         self.act = nn.GELU()
-        c_in = WHITEN_WIDTH
+        c_in = STEM_WIDTH
         for i, w in enumerate(widths):
             setattr(self, f"layer{i + 1}", ResidualGroup(c_in, w))
             c_in = w
@@ -54,21 +55,10 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(c_in, num_classes, bias=False)
 
     def forward(self, x):
-        x = self.act(self.whiten(x))
+        x = self.act(self.stem(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         x = torch.flatten(self.pool(x), 1)
         return self.fc(x) * LOGIT_SCALE
-
-
-@torch.no_grad()
-def init_whitening(net: CifarResNet, images: torch.Tensor, eps: float = 5e-4) -> None:
-    """Set the stem to whiten 2×2 patches of `images` (normalised, (N, 3, H, W)): eigenvectors ± of their covariance."""
-    patches = images.float().unfold(2, 2, 1).unfold(3, 2, 1).transpose(1, 3).reshape(-1, 3 * 2 * 2)
-    patches = patches - patches.mean(0)
-    values, vectors = torch.linalg.eigh(patches.T @ patches / len(patches))
-    filters = (vectors.T / torch.sqrt(values + eps)[:, None]).view(-1, 3, 2, 2)  # rows: (channel, dy, dx)
-    net.whiten.weight.copy_(torch.cat([filters, -filters]))
-    net.whiten.weight.requires_grad_(False)
 
 
 def resnet_layer_nodes(n_layers: int = 4, logits: str = "fc") -> dict[str, str]:

@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import objectives
-from .architectures import build, init_whitening
+from .architectures import build
 from .datasets import load_split
 from .engine import PGDConfig, pgd
 from .evaluate import evaluate
@@ -152,9 +152,6 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     x_all, y_all, classes = load_split(cfg.data, "train")
     x_train, y_train, x_hold, y_hold = _split(x_all, y_all, cfg)
     net, nodes = build(cfg.arch, len(classes))
-    if hasattr(net, "whiten"):
-        mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-        init_whitening(net, (x_train[:5000].float() / 255 - mean) / std)
     net = net.to(device, memory_format=torch.channels_last)
     model = RobustModel(net, CIFAR_MEAN, CIFAR_STD, nodes, name=cfg.name, class_names=classes,
                         input_size=x_train.shape[-1], freeze=False).to(device)
