@@ -68,8 +68,8 @@ def resnet_layer_nodes(n_layers: int = 4, logits: str = "fc") -> dict[str, str]:
     return nodes
 
 
-def vgg_layer_nodes(net: nn.Module) -> dict[str, str]:
-    """reluB_K names (block B, K-th ReLU in the block) for a torchvision VGG, plus rep and logits."""
+def vgg_layer_nodes(net: nn.Module, rep: str = "classifier.4", logits: str = "classifier.6") -> dict[str, str]:
+    """reluB_K names (block B, K-th ReLU in the block) of a VGG's `features`, plus rep and logits (torchvision's)."""
     nodes, block, k = {}, 1, 0
     for i, m in enumerate(net.features):
         if isinstance(m, nn.ReLU):
@@ -77,12 +77,29 @@ def vgg_layer_nodes(net: nn.Module) -> dict[str, str]:
             nodes[f"relu{block}_{k}"] = f"features.{i}"
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
             block, k = block + 1, 0
-    nodes.update(rep="classifier.4", logits="classifier.6")
+    nodes.update(rep=rep, logits=logits)
     return nodes
 
 
+def cifar_vgg(num_classes: int, blocks=((64,), (128,), (256, 256), (256, 256), (256, 256))) -> nn.Sequential:
+    """VGG-11-bn for 32×32 inputs, deep blocks at 256 channels (3.4 M parameters), for style transfer.
+
+    Five conv-BN-ReLU blocks with 2×2 max-pools (32 → 1 px), global average pool, linear head. Layer names follow
+    VGG's reluB_K (relu1_1, ..., relu4_2, relu5_1), so Gatys' style/content layers exist (Shats & Aharon 2021
+    transfer style with an adversarially trained VGG on CIFAR-10).
+    """
+    layers, c_in = [], 3
+    for block in blocks:
+        for w in block:
+            layers += [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            c_in = w
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
+                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes)))
+
+
 def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
-    """Plain conv-BN-ReLU pairs with max-pooling, no shortcuts: another family than CifarResNet (no shortcuts, ReLU) (quality judge)."""
+    """Plain conv-BN-ReLU pairs with max-pooling, no shortcuts: another family than CifarResNet (quality judge)."""
     layers, c_in = [], 3
     for w in widths:
         for c in (c_in, w):
@@ -94,6 +111,8 @@ def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
 
 
 CIFAR_RESNET_WIDTHS = {"cifar_resnet": (64, 256, 256), "cifar_resnet_tiny": (8, 16, 16)}  # tiny: tests
+CIFAR_VGG_BLOCKS = {"cifar_vgg": ((64,), (128,), (256, 256), (256, 256), (256, 256)),
+                    "cifar_vgg_tiny": ((8,), (8,), (16, 16), (16, 16), (16, 16))}
 
 RESNET_LIKE = ("resnet18", "resnet50", "wide_resnet50_2", "resnext50_32x4d")  # torchvision builders, layer1..layer4
 # The other torchvision nets, named by stage: stageK is the output of the last block at 1/2^(K+1) of the input side
@@ -122,6 +141,9 @@ def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     if arch in CIFAR_RESNET_WIDTHS:
         net = CifarResNet(widths=CIFAR_RESNET_WIDTHS[arch], num_classes=num_classes)
         return net, resnet_layer_nodes(net.n_layers, logits="mul")
+    if arch in CIFAR_VGG_BLOCKS:
+        net = cifar_vgg(num_classes, CIFAR_VGG_BLOCKS[arch])
+        return net, vgg_layer_nodes(net, rep="flatten", logits="fc")
     if arch == "cifar_convnet":
         return cifar_convnet(num_classes), {"rep": "flatten", "logits": "fc"}
     if arch in RESNET_LIKE:
