@@ -39,7 +39,8 @@ class CifarResNet(nn.Module):
     high-frequency directions adversarial training must ignore: with it, one-step training leaked labels into the
     perturbations, 72 % adversarial train accuracy and 1 % test accuracy after two epochs), three residual groups
     that halve the resolution (31 → 15 → 7 → 3), a global max-pool and a bias-free linear head scaled by 1/9.
-    GELU is smooth, which helps adversarial training (Xie et al. 2020). Layers layer1..layer3, rep, logits.
+    GELU is smooth, which helps adversarial training (Xie et al. 2020). Layers layer1..layer3, rep (= layer3, the
+    256×3×3 map: feature k is channel k averaged over positions), logits.
     """
 
     def __init__(self, widths=(64, 256, 256), num_classes: int = 10):
@@ -61,10 +62,10 @@ class CifarResNet(nn.Module):
         return self.fc(x) * LOGIT_SCALE
 
 
-def resnet_layer_nodes(n_layers: int = 4, logits: str = "fc") -> dict[str, str]:
-    """Friendly layer name -> FX node name for torchvision-style ResNets (and CifarResNet: 3 layers, logits "mul")."""
+def resnet_layer_nodes(n_layers: int = 4, rep: str = "flatten", logits: str = "fc") -> dict[str, str]:
+    """Friendly layer name -> FX node name for torchvision-style ResNets (and CifarResNet: 3 layers, rep layer3)."""
     nodes = {f"layer{i}": f"layer{i}" for i in range(1, n_layers + 1)}
-    nodes.update(rep="flatten", logits=logits)
+    nodes.update(rep=rep, logits=logits)
     return nodes
 
 
@@ -140,7 +141,9 @@ def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     """Build an untrained network and its layer-name map by architecture name."""
     if arch in CIFAR_RESNET_WIDTHS:
         net = CifarResNet(widths=CIFAR_RESNET_WIDTHS[arch], num_classes=num_classes)
-        return net, resnet_layer_nodes(net.n_layers, logits="mul")
+        # R(x) is the last map before the max-pool: through the pooled vector only each channel's largest position
+        # would get a gradient, so a feature could not be painted where it is not already strongest
+        return net, resnet_layer_nodes(net.n_layers, rep=f"layer{net.n_layers}", logits="mul")
     if arch in CIFAR_VGG_BLOCKS:
         net = cifar_vgg(num_classes, CIFAR_VGG_BLOCKS[arch])
         return net, vgg_layer_nodes(net, rep="flatten", logits="fc")
