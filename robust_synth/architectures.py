@@ -82,6 +82,17 @@ def vgg_layer_nodes(net: nn.Module, rep: str = "classifier.4", logits: str = "cl
     return nodes
 
 
+class Scale(nn.Module):
+    """Multiply by a constant: airbench's head scale for the Sequential nets (the recipe's learning rates assume it)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
 def cifar_vgg(num_classes: int, blocks=((64,), (128,), (256, 256), (256, 256), (256, 256))) -> nn.Sequential:
     """VGG-11-bn for 32×32 inputs, deep blocks at 256 channels (3.4 M parameters), for style transfer.
 
@@ -96,7 +107,7 @@ def cifar_vgg(num_classes: int, blocks=((64,), (128,), (256, 256), (256, 256), (
             c_in = w
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
-                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes)))
+                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes), scale=Scale(LOGIT_SCALE)))
 
 
 def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
@@ -108,7 +119,7 @@ def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
         layers.append(nn.MaxPool2d(2))
         c_in = w
     return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
-                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes)))
+                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes), scale=Scale(LOGIT_SCALE)))
 
 
 CIFAR_RESNET_WIDTHS = {"cifar_resnet": (64, 256, 256), "cifar_resnet_tiny": (8, 16, 16)}  # tiny: tests
@@ -146,9 +157,9 @@ def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
         return net, resnet_layer_nodes(net.n_layers, rep=f"layer{net.n_layers}", logits="mul")
     if arch in CIFAR_VGG_BLOCKS:
         net = cifar_vgg(num_classes, CIFAR_VGG_BLOCKS[arch])
-        return net, vgg_layer_nodes(net, rep="flatten", logits="fc")
+        return net, vgg_layer_nodes(net, rep="flatten", logits="scale.mul")
     if arch == "cifar_convnet":
-        return cifar_convnet(num_classes), {"rep": "flatten", "logits": "fc"}
+        return cifar_convnet(num_classes), {"rep": "flatten", "logits": "scale.mul"}
     if arch in RESNET_LIKE:
         return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
     if arch == "wide_resnet50_4":

@@ -7,6 +7,7 @@ import shlex
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -78,27 +79,44 @@ class _Logits(torch.nn.Module):
         return self.model(x).logits.float()
 
 
-def _autoattack(model, images, labels, eps, norm, batch_size, seed, progress) -> torch.Tensor:
-    """Per-image robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) from torchattacks."""
+def _autoattack(model, images, labels, ids: list[int], eps, norm, batch_size, seed, progress,
+                log: Path | None = None) -> torch.Tensor:
+    """Per-image robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) from torchattacks.
+
+    ids: each image's index in the dataset split. log: a JSON-lines file of finished batches ({"ids", "hits"});
+    images already in it are not attacked again, so an interrupted run (AutoAttack takes seconds per image on a
+    CPU) continues where it stopped.
+    """
     try:
         import torchattacks
     except ImportError:
         raise RuntimeError("AutoAttack needs the torchattacks package: pip install --no-deps -r "
                            "requirements-eval.txt") from None
     device = next(model.parameters()).device
-    attack = torchattacks.AutoAttack(_Logits(model), norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps,
+    # eval(): torchattacks restores the wrapper's own mode after each attack, and a new Module is in train mode
+    attack = torchattacks.AutoAttack(_Logits(model).eval(), norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps,
                                      version="standard", n_classes=model.num_classes, seed=seed)
-    hits = []
-    for i in _batches(len(images), batch_size, "AutoAttack", progress):
-        x, y = _unit(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
+    done = {}
+    if log is not None and log.exists():
+        for record in map(json.loads, log.read_text().splitlines()):
+            done.update(zip(record["ids"], record["hits"]))
+    todo = [j for j, i in enumerate(ids) if i not in done]
+    for start in _batches(len(todo), batch_size, "AutoAttack", progress):
+        batch = todo[start:start + batch_size]
+        x, y = _unit(images[batch]).to(device), labels[batch].to(device)
         with torch.no_grad():
-            hits.append((model(attack(x, y)).logits.argmax(1) == y).cpu())
-    return torch.cat(hits)
+            hits = (model(attack(x, y)).logits.argmax(1) == y).cpu().tolist()
+        done.update(zip((ids[j] for j in batch), hits))
+        if log is not None:
+            with log.open("a") as f:
+                f.write(json.dumps({"ids": [ids[j] for j in batch], "hits": hits}) + "\n")
+    return torch.tensor([done[i] for i in ids], dtype=torch.bool)
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
              n: int | None = None, n_robust: int | None = None, batch_size: int = 256, seed: int = 0,
-             random_start: bool = False, progress: bool = True, n_autoattack: int = 0) -> dict:
+             random_start: bool = False, progress: bool = True, n_autoattack: int = 0,
+             autoattack_log: Path | None = None) -> dict:
     """Clean accuracy on n images and PGD robust accuracy on the first n_robust of them (a seeded random subset).
 
     images: (N, 3, H, W) uint8 or float in [0,1]; labels: (N,) class indices. eps in [0,1] pixel units.
@@ -108,7 +126,8 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
     nor the last one is always the misclassified one, so this figure is never above either rule's, at no extra cost.
     eps = 0 skips the attack: robust accuracy is then clean accuracy on the robust subset.
     n_autoattack > 0 also runs AutoAttack (standard version, torchattacks) on the first n_autoattack images:
-    autoattack_acc counts an image robust if it is classified correctly clean and after the attack.
+    autoattack_acc counts an image robust if it is classified correctly clean and after the attack;
+    autoattack_log makes that part resumable (see _autoattack).
     """
     _check_images(images, labels)
     if eps < 0 or norm not in ("l2", "linf") or steps < 1:
@@ -137,7 +156,11 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
         extra = {}
         if n_autoattack:
             k = min(n_autoattack, n)
-            auto = clean[:k] & _autoattack(model, images[:k], labels[:k], eps, norm, batch_size, seed, progress)
+            auto = clean[:k].clone()
+            hit = auto.nonzero().squeeze(1)  # only images classified correctly clean can still be robust
+            if len(hit):
+                auto[hit] = _autoattack(model, images[hit], labels[hit], order[hit].tolist(), eps, norm, batch_size,
+                                        seed, progress, autoattack_log)
             extra = {"autoattack_acc": round(auto.float().mean().item(), 4), "n_autoattack": k,
                      "autoattack": "standard (APGD-CE, APGD-T, FAB-T, Square), torchattacks"}
     finally:
@@ -176,6 +199,9 @@ def main(argv=None):
     parser.add_argument("--n-robust", type=int, default=None, help="first images of those for PGD (default: --n)")
     parser.add_argument("--n-autoattack", type=int, default=0,
                         help="first images of those for AutoAttack, standard version (default: 0 = skip)")
+    parser.add_argument("--autoattack-log", type=Path, default=None,
+                        help="JSON-lines file of finished AutoAttack images (one file per model and "
+                        "settings): re-running the command resumes")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-start", action="store_true")
@@ -188,7 +214,7 @@ def main(argv=None):
     images, labels, _ = load_split(args.data, args.split, size=model.input_size)
     metrics = evaluate(model, images, labels, args.eps, args.norm, args.steps, n=args.n, n_robust=args.n_robust,
                        batch_size=args.batch_size, seed=args.seed, random_start=args.random_start,
-                       n_autoattack=args.n_autoattack)
+                       n_autoattack=args.n_autoattack, autoattack_log=args.autoattack_log)
     metrics.update(data=args.data, split=args.split, weights_sha256=model.weights_sha256,
                    device=_device_name(torch.device(args.device)),
                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
