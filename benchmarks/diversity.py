@@ -1,6 +1,6 @@
 """Diversity of class-conditional samples vs real images of the class (issue 13): are samples one template?
 
-    python benchmarks/diversity.py --judge JUDGE.safetensors [--per-class 20] [--settings 30:0.5:30 10:0.5:30 ...]
+    python benchmarks/diversity.py --judge JUDGE.safetensors [--per-class 16] [--settings 30:0.5:30 10:0.5:30 ...]
 
 For every class and every generation setting (eps:step_size:steps), n samples of the embedded robust model (seeds
 0..n-1) are compared with n real CIFAR-10 test images of that class:
@@ -75,7 +75,7 @@ def run(judge, real_x, real_y, settings, per_class: int, grid_dir: Path | None) 
             if grid_dir is not None and label == "robust":
                 grid_dir.mkdir(parents=True, exist_ok=True)
                 save_image(F.interpolate(x, scale_factor=2, mode="nearest"),
-                           grid_dir / f"diversity-eps{eps:g}-steps{steps}.png", nrow=per_class, padding=2)
+                           grid_dir / f"diversity-eps{eps:g}-step{step:g}-steps{steps}.png", nrow=per_class, padding=2)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -85,12 +85,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judge", required=True, help="a trained judge (.safetensors, arch cifar_convnet)")
     parser.add_argument("--data", default=str(ROOT.parent.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
-    parser.add_argument("--per-class", type=int, default=20)
+    parser.add_argument("--per-class", type=int, default=16, help="samples and real images per class (at most the n limit, 16)")
     parser.add_argument("--settings", nargs="+", default=["30:0.5:30"], help="eps:step_size:steps")
     parser.add_argument("--grids", help="folder for sample grids of the robust model")
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     judge = load_judge(Path(args.judge), "cpu")
     x, y, _ = load_split(args.data, "test")
     rows = run(judge, x.float() / 255, y, [parse_setting(s) for s in args.settings], args.per_class,
