@@ -46,8 +46,13 @@ def _add_task(sub, name: str, fn) -> None:
     parser.add_argument("--model", required=params["model"].default is inspect.Parameter.empty,
                         help=f"a registered model: {', '.join(REGISTRY)}")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the PNGs and recipe.json")
-    for param in params.values():
-        if param.name in NOT_OPTIONS:
+    add_task_options(parser, name, fn)
+
+
+def add_task_options(parser: argparse.ArgumentParser, name: str, fn, skip: tuple[str, ...] = ()) -> None:
+    """One --option per parameter of task `fn` (typed from its default), except NOT_OPTIONS and `skip`."""
+    for param in inspect.signature(fn).parameters.values():
+        if param.name in NOT_OPTIONS or param.name in skip:
             continue
         default = param.default
         kind = PARAM_TYPES.get(param.name, str) if default in (None, inspect.Parameter.empty) else type(default)
@@ -80,13 +85,19 @@ def write_outputs(images, recipe: dict, out: Path, task: str) -> list[Path]:
     return paths
 
 
-def main(argv=None) -> int:
-    args = vars(build_parser().parse_args(argv))
-    task, out = args.pop("task"), args.pop("out")
+def task_kwargs(task: str, args: dict) -> dict:
+    """Parsed options -> the task's keyword arguments: unset ones left out, one-element lists unwrapped."""
     kwargs = {k: v for k, v in args.items() if v is not None}
     for key in LIST_PARAMS.get(task, ()):
         if key in kwargs and len(kwargs[key]) == 1:
             kwargs[key] = kwargs[key][0]
+    return kwargs
+
+
+def main(argv=None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    task, out = args.pop("task"), args.pop("out")
+    kwargs = task_kwargs(task, args)
     try:
         images, recipe = TASKS[task](**kwargs)
     except (ValueError, TypeError, FileNotFoundError) as e:

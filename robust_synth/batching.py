@@ -16,6 +16,8 @@ API
 
     The tasks batch through shared_pgd_batcher(n) when limits.current().batch_images = n > 1
     (ROBUST_SYNTH_BATCH_IMAGES), for runs without a model wrapper and with a PGD constraint (not L-BFGS).
+    Inside `with batching_through(batcher):` (per thread / context) they submit to `batcher` instead: any object
+    with submit(key, request) -> PGDResult, e.g. robust_synth.bulk's lockstep batcher.
 
     A request's result does not depend on what it was batched with: every operation in pgd() is per sample,
     each objective sees only its own request's slice of the model output, and random starts are drawn per
@@ -24,6 +26,8 @@ API
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import itertools
 import threading
@@ -157,8 +161,26 @@ _shared: dict[int, Batcher] = {}
 _shared_lock = threading.Lock()
 
 
+_override: contextvars.ContextVar = contextvars.ContextVar("robust_synth_pgd_batcher", default=None)
+
+
+@contextlib.contextmanager
+def batching_through(batcher):
+    """Within this block (this thread's context), shared_pgd_batcher() returns `batcher`."""
+    token = _override.set(batcher)
+    try:
+        yield batcher
+    finally:
+        _override.reset(token)
+
+
 def shared_pgd_batcher(max_images: int) -> Batcher:
-    """The process-wide pgd_batcher for batches of up to max_images images (what the tasks use when batching is on)."""
+    """The process-wide pgd_batcher for batches of up to max_images images (what the tasks use when batching is on).
+
+    Inside batching_through(b), b instead.
+    """
+    if (override := _override.get()) is not None:
+        return override
     with _shared_lock:
         if max_images not in _shared:
             _shared[max_images] = pgd_batcher(max_batch=max_images, max_wait_s=SHARED_WAIT_S)

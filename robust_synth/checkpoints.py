@@ -28,16 +28,18 @@ import os
 import pickle
 import re
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dill  # the robustness library's pickler: the fully unpickled (pinned) path reads with it
 import httpx2  # huggingface_hub's HTTP client: its transfer errors are not OSError
 import torch
 import torchvision
 from huggingface_hub import constants as hub_constants
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import (EntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError,
-                                    RevisionNotFoundError)
+from huggingface_hub import file_download, hf_hub_download, hf_hub_url
+from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, RemoteEntryNotFoundError,
+                                    RepositoryNotFoundError, RevisionNotFoundError)
 from huggingface_hub.file_download import repo_folder_name
 from safetensors.torch import load_file, save_file
 
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 # Non-tensor objects MadryLab checkpoints may carry next to the weights (training arguments).
 SAFE_CHECKPOINT_GLOBALS = [argparse.Namespace]
 COMMIT_PATTERN = re.compile(r"[0-9a-f]{40}")
+PROBE_TIMEOUT_S = 3.0   # a reachable host answers one HEAD well within this; huggingface_hub's retries take ~24 s
+REACHABILITY_TTL_S = 300.0  # how long an answer about a host is trusted before asking again
+_reachable: dict[str, tuple[float, bool]] = {}  # host -> (time.monotonic() of the probe, answered)
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -74,6 +79,46 @@ def offline() -> bool:
 
 
 # ---------------------------------------------------------------- public entry points
+
+def availability(spec) -> str:
+    """"cached", "downloadable" or "unavailable offline" for a hub or torchvision spec (probes the host at most
+    once per REACHABILITY_TTL_S)."""
+    if is_cached(spec):
+        return "cached"
+    return "downloadable" if reachable(spec) else "unavailable offline"
+
+
+def reachable(spec, fresh: bool = False) -> bool:
+    """Whether the spec's download host answers (offline mode: no); remembered for REACHABILITY_TTL_S unless fresh."""
+    if offline():
+        return False
+    url = torchvision_file(spec)[0] if spec.source == "torchvision" else hf_hub_url(spec.repo, spec.file,
+                                                                                    revision=spec.revision)
+    host = urlsplit(url).netloc
+    checked = _reachable.get(host)
+    if fresh or checked is None or time.monotonic() - checked[0] > REACHABILITY_TTL_S:
+        answered = answers(url, hub=spec.source == "hub")
+        if not answered and (checked is None or checked[1]):  # said once, when the host stops answering
+            logger.warning("%s could not be reached within %g s (no network?): models whose weights are not cached are "
+                           "unavailable; asking again in %g s", host, PROBE_TIMEOUT_S, REACHABILITY_TTL_S)
+        checked = _reachable[host] = (time.monotonic(), answered)
+    return checked[1]
+
+
+def answers(url: str, hub: bool) -> bool:
+    """One HEAD request without retries: True if the server answered at all (any HTTP status)."""
+    try:
+        if hub:  # huggingface_hub's own request (its session, proxies and token), retries off
+            file_download.get_hf_file_metadata(url, timeout=PROBE_TIMEOUT_S, retry_on_errors=False)
+        else:
+            httpx2.head(url, timeout=PROBE_TIMEOUT_S)
+    except httpx2.TransportError:  # DNS failure, refused or timed-out connection, broken transfer
+        logger.debug("HEAD %s failed", url, exc_info=True)
+        return False
+    except HfHubHTTPError:  # an HTTP error status is still an answer
+        return True
+    return True
+
 
 def is_cached(spec) -> bool:
     """True if the spec's weights can be loaded without any network access."""
@@ -124,9 +169,14 @@ def verify_pin(path: Path, spec) -> str:
 
 
 def download_checkpoint(spec) -> Path:
-    """hf_hub_download the spec's file; any failure to fetch it becomes one WeightsUnavailableError sentence."""
+    """hf_hub_download the spec's file; any failure to fetch it becomes one WeightsUnavailableError sentence.
+
+    The Hub is probed first (one HEAD, PROBE_TIMEOUT_S): when it does not answer, only the local cache is read,
+    instead of huggingface_hub's retries with back-off (about 24 s before it gives up).
+    """
     try:
-        return Path(hf_hub_download(spec.repo, spec.file, revision=spec.revision))
+        return Path(hf_hub_download(spec.repo, spec.file, revision=spec.revision,
+                                    local_files_only=not reachable(spec, fresh=True)))
     except (OSError, EntryNotFoundError, httpx2.HTTPError) as err:  # HfHubHTTPError is an OSError
         logger.debug("download of %s/%s failed", spec.repo, spec.file, exc_info=True)
         raise WeightsUnavailableError(

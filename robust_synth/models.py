@@ -109,6 +109,19 @@ def is_available(spec: ModelSpec) -> bool:
     return checkpoints.is_cached(spec)
 
 
+def availability(spec: ModelSpec) -> str:
+    """How the weights can be had now: "embedded", "cached", "downloadable", "unavailable offline" (or "missing")."""
+    if spec.source == "embedded":
+        return "embedded" if embedded_path(spec).exists() else "missing"
+    from . import checkpoints
+    return checkpoints.availability(spec)
+
+
+def is_usable(spec: ModelSpec) -> bool:
+    """True if a run can get the weights: on disk, or from a host that answers."""
+    return availability(spec) not in ("unavailable offline", "missing")
+
+
 def _state_dict(spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Path]:
     if spec.source == "embedded":
         path = embedded_path(spec)
@@ -181,7 +194,8 @@ def describe(spec: ModelSpec) -> dict:
             "num_classes": spec.num_classes, "input_size": spec.input_size,
             "robustness": spec.robustness if spec.robust else None, "eps_label": spec.eps_label,
             "standard_counterpart": STANDARD_COUNTERPART.get(spec.name), "available": is_available(spec),
-            "metrics": _card(spec).get("metrics"), "license": spec.license, "citation": spec.citation,
+            "availability": availability(spec), "metrics": _card(spec).get("metrics"), "license": spec.license,
+            "citation": spec.citation,
             "family": spec.family, "clean_accuracy": accuracy, "accuracy_source": source, "sha256": spec.sha256,
             "card": card_line(spec)}
 

@@ -37,7 +37,7 @@ def running_app(results_dir):
         import app
         demo = app.build_demo()
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True)
+                                quiet=True, **app.LAUNCH_OPTIONS)
         try:
             yield url
         finally:

@@ -1,18 +1,27 @@
-"""The Gradio app through gradio_client: every endpoint, recipes, share links, determinism and bad input."""
+"""The Gradio app through gradio_client: every endpoint, recipes, share links, determinism, Stop, previews, errors."""
 import json
+import logging
+import time
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
 import pytest
+import spaces
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from huggingface_hub import constants as hub_constants
 from PIL import Image
 
-from robust_synth import results
+import robust_synth
+from robust_synth import app_handlers as h
+from robust_synth import app_results, limits, models, results, tasks
 from robust_synth.tasks.generation import CIFAR
 
 from app_server import running_app
 
 EMBEDDED, STANDARD = "cifar10-resnet-l2-0.5", "cifar10-resnet-standard"
+HUB_MODEL = "imagenet-resnet50-l2-3"  # not cached on a test machine
 CONTRACT = {  # api_name -> required inputs (DESIGN.md, "The app contract")
     "/models": [], "/generate": ["model", "target"], "/inpaint": ["model", "image", "mask"],
     "/super_resolve": ["model", "image"], "/translate": ["model", "image", "target"],
@@ -87,13 +96,41 @@ def test_models_lists_availability(client):
     listing = client.predict(api_name="/models")
     by_name = {m["name"]: m for m in listing}
     assert by_name[EMBEDDED]["available"] and by_name[EMBEDDED]["robustness"] == {"norm": "l2", "eps": 0.5}
-    assert len(by_name[EMBEDDED]["classes"]) == 10 and "imagenet-resnet50-l2-3" in by_name
+    assert len(by_name[EMBEDDED]["classes"]) == 10 and by_name[EMBEDDED]["availability"] == "embedded"
+    assert by_name[HUB_MODEL]["availability"] in ("cached", "downloadable", "unavailable offline")
 
 
 def test_generate_with_only_required_inputs(client):
     out = client.predict(model=EMBEDDED, target="horse", api_name="/generate")
     recipe = check_result(out, "generate", EMBEDDED, (32, 32), count=4)
     assert recipe["params"]["steps"] == CIFAR.steps and recipe["seed"] == 0
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_empty_settings_fields_run_the_task_defaults(client, empty):
+    # what the page sends for Settings left empty (never touched: None; cleared: ""); once, it sent 0
+    out = client.predict(model=EMBEDDED, target="cat", n=1, seed=empty, steps=empty, eps=empty, step_size=empty,
+                         api_name="/generate")
+    params = out[-1]["params"]
+    assert (out[-1]["seed"], params["steps"], params["eps"], params["step_size"]) == \
+        (0, CIFAR.steps, CIFAR.eps, CIFAR.step_size)
+
+
+def test_typed_settings_are_used_and_recorded(client):
+    # the Settings boxes send text: "7" and "20" must reach the task as the numbers 7 and 20
+    out = client.predict(model=EMBEDDED, target="cat", n=1, seed="7", steps="20", eps="12.5", step_size="0.25",
+                         api_name="/generate")
+    recipe = out[-1]
+    assert (recipe["seed"], recipe["params"]["steps"], recipe["params"]["eps"], recipe["params"]["step_size"]) == \
+        (7, 20, 12.5, 0.25)
+    assert recipe["metrics"]["steps_run"] == 20
+
+
+def test_a_mistyped_setting_names_its_field(client):
+    with pytest.raises(AppError, match="steps must be a number or left empty, got 'twenty'"):
+        client.predict(model=EMBEDDED, target="cat", n=1, steps="twenty", api_name="/generate")
+    with pytest.raises(AppError, match="steps must be an integer between 1 and"):
+        client.predict(model=EMBEDDED, target="cat", n=1, steps="0", api_name="/generate")
 
 
 def test_same_seed_same_image_and_share_link_reopens_it(client):
@@ -108,24 +145,29 @@ def test_same_seed_same_image_and_share_link_reopens_it(client):
 
 
 def test_rerun_from_a_result_png_or_pasted_recipe(client):
-    from robust_synth import app_handlers
     out = client.predict(model=EMBEDDED, target="cat", n=1, seed=3, api_name="/generate", **FAST)
-    from_png = app_handlers.recipe_from_upload(out[0][0]["image"], "")
-    from_text = app_handlers.recipe_from_upload(None, json.dumps(out[-1]))
+    from_png = app_results.recipe_from_upload(out[0][0]["image"], "")
+    from_text = app_results.recipe_from_upload(None, json.dumps(out[-1]))
     assert from_png == from_text == out[-1]
-    settings = app_handlers.recipe_settings(from_png)
+    settings = app_results.recipe_settings(from_png)
     assert (settings["model"], settings["target"], settings["seed"], settings["steps"], settings["n"]) == \
         (EMBEDDED, "cat", 3, 2, 1)
     with pytest.raises(gr.Error, match="not valid JSON"):
-        app_handlers.recipe_from_upload(None, "{not json")
+        app_results.recipe_from_upload(None, "{not json")
+    with pytest.raises(gr.Error, match="must be a JSON object with a 'task' field"):
+        app_results.recipe_from_upload(None, "[1, 2]")
 
 
-def test_compare_runs_the_standard_counterpart(client):
-    gallery, pair, recipe = client.predict(model=EMBEDDED, target="ship", n=1, compare=True, api_name="/generate",
-                                           **FAST)
-    assert recipe["comparison"]["model"] == STANDARD and recipe["comparison"]["seed"] == recipe["seed"]
-    robust, standard = (np.asarray(Image.open(p)) for p in pair)
-    assert robust.shape == standard.shape == (32, 32, 3)
+def test_compare_runs_the_standard_counterpart_with_the_same_seed(client):
+    gallery, pair, recipe = client.predict(model=EMBEDDED, target="ship", n=1, seed=5, compare=True,
+                                           api_name="/generate", **FAST)
+    assert recipe["comparison"]["model"] == STANDARD and recipe["comparison"]["seed"] == recipe["seed"] == 5
+    robust, standard = (np.asarray(Image.open(p).convert("RGB")) for p in pair)
+    assert np.array_equal(robust, pixels(gallery)), "the slider's left image is not the robust result"
+    alone = client.predict(model=STANDARD, target="ship", n=1, seed=5, api_name="/generate", **FAST)
+    # catches a comparison that reruns the robust model, another seed, or shows the start image
+    assert np.array_equal(standard, pixels(alone[0])), "the slider's right image is not the standard model's run"
+    assert not np.array_equal(robust, standard)
 
 
 @pytest.mark.parametrize("api_name, inputs, size, count", [
@@ -133,36 +175,187 @@ def test_compare_runs_the_standard_counterpart(client):
     ("/super_resolve", {"image": "photo", "factor": 2}, (96, 96), 1),
     ("/translate", {"image": "photo", "target": "dog"}, (48, 48), 1),
     ("/sketch_to_image", {"image": "photo", "target": "ship"}, (48, 48), 1),
-    ("/paint_features", {"image": "photo", "mask": "mask", "feature": 3}, (48, 48), 1),
+    ("/paint_features", {"image": "photo", "mask": "mask", "feature": "3"}, (48, 48), 1),
     ("/invert", {"image": "photo"}, (48, 48), 1),
     ("/interpolate", {"image_a": "photo", "image_b": "other", "frames": 3}, (32, 32), 3),
     ("/visualize_feature", {"feature": 5}, (32, 32), 1),
-    ("/style_transfer", {"content_image": "photo", "style_image": "other", "size": 40}, (40, 40), 1),
+    ("/style_transfer", {"content_image": "photo", "style_image": "other", "size": "40"}, (40, 40), 1),
 ])
 def test_each_task_endpoint(client, files, api_name, inputs, size, count):
+    # steps as the Settings box sends it (text), eps and step_size as an untouched box (None): the task defaults
     args = {k: handle_file(files[v]) if k in ("image", "mask", "image_a", "image_b", "content_image",
                                               "style_image") else v for k, v in inputs.items()}
     model = {} if api_name == "/style_transfer" else {"model": EMBEDDED}
-    out = client.predict(**model, **args, api_name=api_name, **FAST)
-    check_result(out, api_name[1:], EMBEDDED, size, count)
+    out = client.predict(**model, **args, steps="2", eps=None, step_size=None, api_name=api_name)
+    recipe = check_result(out, api_name[1:], EMBEDDED, size, count)
+    assert recipe["params"]["steps"] == 2
 
 
 @pytest.mark.parametrize("api_name, inputs, message", [
     ("/translate", {"image": "corrupt", "target": "dog"}, "could not be read as an image"),
     ("/translate", {"image": "photo", "target": "unicorn"}, "unknown class 'unicorn'"),
     ("/inpaint", {"image": "photo", "mask": "wide_mask"}, "mask is 60x20 but the image is 48x48"),
+    ("/paint_features", {"image": "photo", "mask": "mask", "feature": ""}, "feature is required"),
 ])
 def test_bad_input_gives_a_clear_error_and_the_server_keeps_serving(client, files, api_name, inputs, message):
     args = {k: handle_file(files[v]) if k in ("image", "mask") else v for k, v in inputs.items()}
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AppError, match=message):
         client.predict(model=EMBEDDED, **args, api_name=api_name, **FAST)
     assert client.predict(api_name="/models")
 
 
-def test_gpu_duration_follows_the_task_default_steps_and_the_comparison():
-    from robust_synth import app_handlers as h, tasks
-    resnet = {"model": "imagenet-resnet50-l2-3"}
-    assert tasks.default_steps("inpaint", 224) == 720 and tasks.default_steps("generate", 32) == CIFAR.steps
-    assert h.estimate_seconds("inpaint", resnet) > h.estimate_seconds("generate", resnet)
-    assert h.estimate_seconds("inpaint", {**resnet, "compare": True}) > h.estimate_seconds("inpaint", resnet)
-    assert h.estimate_seconds("invert", {**resnet, "steps": 10**6}) == h.limits.current().max_seconds
+def test_a_model_that_cannot_be_had_is_refused_at_once(client, monkeypatch):
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)  # offline, and the ResNet-50 is not cached here
+    assert h.unusable_reason(HUB_MODEL) and "unavailable offline" in dict(
+        (name, label) for label, name in h.model_choices())[HUB_MODEL]
+    assert h.run_button(HUB_MODEL).interactive is False and h.run_button(EMBEDDED).interactive is True
+    with pytest.raises(AppError, match=f"model {HUB_MODEL} is unavailable"):
+        client.predict(model=HUB_MODEL, target="goldfinch", n=1, api_name="/generate")
+
+
+def session_of(client) -> SimpleNamespace:
+    """A stand-in for the gr.Request of the client's session (the server runs in this process)."""
+    return SimpleNamespace(session_hash=client.session_hash)
+
+
+def test_stop_returns_the_best_result_so_far(client, files):
+    job = client.submit(model=EMBEDDED, image=handle_file(files["photo"]), steps=1200, api_name="/invert")
+    deadline = time.monotonic() + 120
+    while not job.outputs() and time.monotonic() < deadline:  # wait for the first streamed preview
+        time.sleep(0.05)
+    assert job.outputs(), "no preview streamed within two minutes"
+    h.stop("invert", session_of(client))
+    gallery, _, recipe = job.result(timeout=120)
+    # catches Stop throwing the run away (Gradio's cancels=) or finishing all 1200 steps anyway
+    assert recipe["cancelled"] is True and recipe["stopped_by"] == "stop button"
+    assert 0 < recipe["metrics"]["steps_run"] < 1200
+    assert results.recipe_from_png(gallery[0]["image"])["result_id"] == recipe["result_id"]
+    again = client.predict(model=EMBEDDED, image=handle_file(files["photo"]), api_name="/invert", **FAST)
+    assert again[-1]["cancelled"] is False, "the stop flag outlived its run"
+
+
+def test_stop_in_another_tab_leaves_this_run_alone(client):
+    # catches a stop flag per session instead of per (session, tab): Stop on Invert would end this Generate run
+    job = client.submit(model=EMBEDDED, target="cat", n=1, steps=300, api_name="/generate")
+    while not job.outputs() and not job.done():
+        time.sleep(0.05)
+    h.stop("invert", session_of(client))
+    recipe = job.result(timeout=120)[-1]
+    assert recipe["cancelled"] is False and recipe["metrics"]["steps_run"] == 300
+
+
+def test_previews_stream_before_the_result(client):
+    job = client.submit(model=EMBEDDED, target="cat", n=2, steps=48, api_name="/generate")
+    job.result(timeout=120)
+    outputs = job.outputs()
+    previews, final = outputs[:-1], outputs[-1]
+    assert len(previews) >= 4, f"only {len(previews)} previews for a 48-step run"
+    for gallery, *_ in previews:
+        assert len(gallery) == 2 and Image.open(gallery[0]["image"]).size == (32, 32)
+    assert final[-1]["params"]["steps"] == 48 and final[-1]["share_url"]
+    first, last = pixels(previews[0][0]), pixels(previews[-1][0])
+    assert not np.array_equal(first, last), "the previews do not follow the optimisation"
+
+
+def test_suggest_features_offers_the_top_features_of_a_class():
+    update = h.suggest_features(EMBEDDED, "cat")
+    indices = [index for _, index in update.choices]
+    top = robust_synth.top_features(EMBEDDED, "cat", k=10)
+    assert indices == [f["index"] for f in top] and update.value == indices[0]
+    scores = [f["score"] for f in top]
+    assert scores == sorted(scores, reverse=True) and len(set(indices)) == 10
+    with pytest.raises(gr.Error, match="unknown class 'unicorn'"):
+        h.suggest_features(EMBEDDED, "unicorn")
+
+
+def test_the_session_history_keeps_newest_first_with_share_links(tmp_path):
+    history = []
+    for i in range(3):
+        image = tmp_path / f"{i}.png"
+        Image.new("RGB", (8, 8)).save(image)
+        recipe = {"task": "generate", "model": EMBEDDED, "share_url": f"http://x/?result={i:024x}",
+                  "cancelled": i == 2}
+        history, thumbnails, links = app_results.add_to_history(history, recipe, [(str(image), None)])
+    assert [e["share_url"][-1] for e in history] == ["2", "1", "0"]
+    assert thumbnails[0] == (str(tmp_path / "2.png"), f"generate · {EMBEDDED} (stopped)")
+    assert links.splitlines()[0].endswith(f"[http://x/?result={2:024x}](http://x/?result={2:024x})")
+    history, _, _ = app_results.add_to_history(history, {"task": "invert"}, [])  # a failed run adds nothing
+    assert len(history) == 3
+
+
+def gradio_args(handler, **values) -> list:
+    """The handler's arguments in the positional order Gradio calls it with."""
+    defaults = {"seed": None, "steps": None, "eps": None, "step_size": None, "compare": False}
+    names = [n for n in h.inspect.signature(handler).parameters if n not in ("request", "progress")]
+    return [values.get(n, defaults.get(n)) for n in names]
+
+
+def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp_path):
+    given = []  # the duration callables handed to spaces.GPU, which ZeroGPU calls with the request's arguments
+    monkeypatch.setattr(spaces, "GPU", lambda duration: given.append(duration) or (lambda handler: handler))
+    h.gpu_handler(h.inpaint)
+    inpaint = given[-1]
+    # inpainting runs 720 steps at 224 px by default: 20 s start-up + 720 * 224^2 / 5e6 s = 27.2 s
+    assert tasks.default_steps("inpaint", 224) == 720
+    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png")) == 27
+    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", compare=True)) == 34
+    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", steps="100")) == 21
+    assert inpaint(*gradio_args(h.inpaint, model=HUB_MODEL, image="p.png", mask="m.png", steps="10e9")) == \
+        limits.current().max_seconds
+    h.gpu_handler(h.generate)
+    generate = given[-1]
+    # four 224-px images, 60 steps: 20 + 60 * 224^2 * 4 / 5e6 = 22.4 s; the 32-px model needs only the start-up
+    assert generate(*gradio_args(h.generate, model=HUB_MODEL, target="goldfinch", n=4)) == 22
+    assert generate(*gradio_args(h.generate, model=EMBEDDED, target="cat", n=4)) == 20
+    h.gpu_handler(h.super_resolve)
+    super_resolve = given[-1]
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    Image.new("RGB", (56, 56)).save(small)
+    Image.new("RGB", (224, 168)).save(large)
+    # catches an estimate that counts one image: at factor 4 a 56-px window fills the 224-px model once, and a
+    # 224x168 upload (as the page sends it, preprocess=False) needs at least 4x3 such windows
+    windows = tasks.super_resolution.window_count(str(large), 4, 224)
+    seconds_per_window = tasks.default_steps("super_resolve", 224) * 224 ** 2 / 5e6
+    assert windows >= 12
+    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(small)}, factor=4.0)) \
+        == int(20 + seconds_per_window)
+    assert super_resolve(*gradio_args(h.super_resolve, model=HUB_MODEL, image={"path": str(large)}, factor=4.0)) \
+        == int(min(limits.current().max_seconds, 20 + windows * seconds_per_window))
+
+
+def run_handler(handler, *args):
+    """Drain a handler's generator as Gradio would; the last output."""
+    return list(handler(*args))[-1]
+
+
+def test_a_user_error_logs_one_line_and_a_fault_its_traceback(monkeypatch, caplog):
+    with caplog.at_level(logging.WARNING, "robust_synth.app"):
+        with pytest.raises(gr.Error, match="steps must be an integer between 1 and") as refused:
+            run_handler(h.generate, *gradio_args(h.generate, model=EMBEDDED, target="cat", n=1, steps="0"))
+    assert refused.value.print_exception is False, "Gradio would print a traceback for a user's mistake"
+    [record] = caplog.records
+    assert record.getMessage().startswith("request refused: steps must be") and record.exc_info is None
+    caplog.clear()
+
+    def broken(**kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    monkeypatch.setattr(robust_synth, "generate", broken)
+    with caplog.at_level(logging.WARNING, "robust_synth.app"):
+        with pytest.raises(gr.Error, match="illegal memory access"):
+            run_handler(h.generate, *gradio_args(h.generate, model=EMBEDDED, target="cat", n=1))
+    [record] = caplog.records
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError, "a real fault lost its traceback"
+
+
+def test_models_table_lists_every_model_usable_first():
+    rows = h.models_table()
+    by_name = {row[0]: row for row in rows}
+    assert set(by_name) == set(models.REGISTRY) and all(len(row) == len(h.MODEL_COLUMNS) for row in rows)
+    assert by_name[EMBEDDED][1:6] == ["cifar10", 10, "robust L2 ε=0.5", "32 px", "embedded"]
+    assert by_name[STANDARD][3] == "standard" and by_name[HUB_MODEL][2] == 1000
+    assert by_name["imagenet-resnet50-linf-4"][3] == "robust L∞ ε=4/255"
+    # catches the 69 ImageNet entries burying the two models that work offline at the bottom of the list
+    usable = [models.is_usable(models.get_spec(row[0])) for row in rows]
+    assert usable == sorted(usable, reverse=True)
+    assert [name for _, name in h.model_choices()][:len(rows)] == [row[0] for row in rows]
+    assert h.class_table(EMBEDDED)[3] == [3, "cat"] and len(h.class_table(HUB_MODEL)) == 1000

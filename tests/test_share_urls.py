@@ -14,7 +14,7 @@ from huggingface_hub import constants as hub_constants
 from PIL import Image
 from starlette.requests import Request as StarletteRequest
 
-from robust_synth import app_handlers, results
+from robust_synth import app_handlers, app_results, results
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -42,28 +42,27 @@ def no_space(monkeypatch):
 def test_share_links_use_the_host_the_visitor_used(no_space, headers, url):
     """Catches links to the proxy's internal address (host instead of x-forwarded-host), a lost https scheme
     behind a TLS-terminating proxy, and a crash when a request carries no host at all."""
-    assert app_handlers.base_url(request(**headers)) == url
+    assert app_results.base_url(request(**headers)) == url
 
 
 def test_on_a_space_links_use_the_space_host(monkeypatch):
     """On Hugging Face the app sits behind several proxies: SPACE_HOST, not any header, is the public address."""
     monkeypatch.setenv("SPACE_HOST", "owner-robust-synth.hf.space")
     headers = {"host": "10.0.0.5:7860", "x_forwarded_host": "internal.lb", "x_forwarded_proto": "http"}
-    assert app_handlers.base_url(request(**headers)) == "https://owner-robust-synth.hf.space"
+    assert app_results.base_url(request(**headers)) == "https://owner-robust-synth.hf.space"
 
 
 def test_a_pickled_request_gives_the_same_link(no_space):
     """On ZeroGPU a handler runs in another process on a pickled gr.Request (headers become a plain object)."""
     live = request(host="10.0.0.5:7860", x_forwarded_host="synth.example.org", x_forwarded_proto="https")
-    assert app_handlers.base_url(pickle.loads(pickle.dumps(live))) == "https://synth.example.org"
+    assert app_results.base_url(pickle.loads(pickle.dumps(live))) == "https://synth.example.org"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: base_url() uses x-forwarded-host/-proto verbatim, but proxies "
-                   "in a chain append to them (comma-separated, the visitor's first); fix base_url, drop this mark")
 def test_behind_chained_proxies_the_first_forwarded_values_are_the_visitors(no_space):
+    """Proxies in a chain append to x-forwarded-host/-proto (comma-separated, the visitor's first)."""
     headers = {"host": "10.0.0.5:7860", "x_forwarded_host": "synth.example.org, lb.internal",
                "x_forwarded_proto": "https, http"}
-    assert app_handlers.base_url(request(**headers)) == "https://synth.example.org"
+    assert app_results.base_url(request(**headers)) == "https://synth.example.org"
 
 
 # The first app process: runs the inpaint endpoint's handler as Gradio would, then exits.
@@ -97,7 +96,7 @@ def test_share_links_reopen_after_the_app_restarts(tmp_path, monkeypatch, no_spa
     share_url = saved["recipe"]["share_url"]
     assert share_url == f"http://old-host:7860/?result={saved['recipe']['result_id']}"
 
-    images, recipe, inputs = app_handlers.load_result(share_url, request(host="new-host:7860"))
+    images, recipe, inputs = app_results.load_result(share_url, request(host="new-host:7860"))
     assert [im.size for im in images] == [(48, 40), (32, 32)], "the full-size edit, then the model's own square"
     np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(Image.open(saved["gallery"][0][0])))
     np.testing.assert_array_equal(np.asarray(inputs["image"]), np.asarray(Image.open(photo)))
@@ -106,7 +105,7 @@ def test_share_links_reopen_after_the_app_restarts(tmp_path, monkeypatch, no_spa
     same = ("result_id", "share_url")
     assert {k: v for k, v in recipe.items() if k not in same} == {k: v for k, v in saved["recipe"].items()
                                                                  if k not in same}
-    files, reopened = app_handlers.open_result(saved["recipe"]["result_id"], request(host="new-host:7860"))
+    files, reopened = app_results.open_result(saved["recipe"]["result_id"], request(host="new-host:7860"))
     assert results.recipe_from_png(files[0][0])["result_id"] == reopened["result_id"] == saved["recipe"]["result_id"]
 
 

@@ -1,0 +1,134 @@
+"""The app's results: PNG files with their recipe, share links, reopening and re-running, the session's history."""
+import json
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from robust_synth import results
+from robust_synth.app_errors import clear_errors
+from robust_synth.image import load_image
+
+IMAGE_PARAMS = ("image", "mask", "image_a", "image_b", "reference", "content_image", "style_image")
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
+HISTORY_SIZE = 50  # results a session's history keeps (newest first)
+
+
+def base_url(request) -> str:
+    """The address visitors use: the Space's host on Hugging Face, else the request's host."""
+    if os.environ.get("SPACE_HOST"):
+        return f"https://{os.environ['SPACE_HOST']}"
+    headers = getattr(request, "headers", None) or {}
+
+    def first(name: str) -> str:  # proxies in a chain append theirs: "visitor, proxy1, ..."
+        return (headers.get(name) or "").split(",")[0].strip()
+
+    host = first("x-forwarded-host") or first("host") or "localhost:7860"
+    return f"{first('x-forwarded-proto') or 'http'}://{host}"
+
+
+def _inputs(kwargs: dict) -> dict:
+    return {name: load_image(kwargs[name], name=name) for name in IMAGE_PARAMS if kwargs.get(name) is not None}
+
+
+def share(images, recipe: dict, kwargs: dict, request) -> dict:
+    """Save the result with its inputs; the recipe gains result_id and share_url (unchanged if saving is off)."""
+    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(kwargs))
+    if result_id is None:
+        return recipe
+    return {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}
+
+
+def shown_images(images, recipe: dict) -> list:
+    """The full-size results first, then the model-resolution ones where the task made them separately."""
+    return [*images, *images.model_resolution] if recipe.get("model_resolution") else list(images)
+
+
+def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
+    """The images as (PNG file with the recipe embedded, caption), for the gallery and for API clients.
+
+    Where the recipe counts model-resolution images (the last ones), each image is captioned with what it is.
+    """
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    stem = recipe.get("result_id") or uuid.uuid4().hex
+    full_count = len(images) - recipe.get("model_resolution", {}).get("count", 0)
+    files = []
+    for i, image in enumerate(images):
+        path = OUTPUT_DIR / f"{stem}_{i}.png"
+        path.write_bytes(results.png_with_recipe(image, recipe))
+        caption = None if full_count == len(images) else \
+            f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
+        files.append((str(path), caption))
+    return files
+
+
+def result_id_from(text: str) -> str:
+    """A result id from an id or a share link (?result=<id>)."""
+    text = (text or "").strip()
+    return text.split("result=", 1)[1].split("&", 1)[0] if "result=" in text else text
+
+
+def load_result(result: str, request=None):
+    """(images, recipe, inputs) of a saved result, its recipe carrying the share link again."""
+    with clear_errors():
+        result_id = result_id_from(result)
+        images, recipe, inputs = results.ResultStore().load(result_id)
+    return images, {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}, inputs
+
+
+def open_result(result: str, request: gr.Request = None):
+    """Reopen a saved result by its id or share link: its images and recipe."""
+    images, recipe, _ = load_result(result, request)
+    return result_files(images, recipe), recipe
+
+
+def recipe_from_upload(file, text: str) -> dict:
+    """A recipe from a result PNG (its embedded text chunk) or from pasted JSON."""
+    with clear_errors():
+        if file:
+            return results.recipe_from_png(file)
+        if not (text or "").strip():
+            raise ValueError("give a result PNG or paste a recipe JSON")
+        try:
+            recipe = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the recipe is not valid JSON: {e.msg} at line {e.lineno}") from None
+        if not isinstance(recipe, dict) or "task" not in recipe:
+            raise ValueError("the recipe must be a JSON object with a 'task' field")
+        return recipe
+
+
+def recipe_settings(recipe: dict) -> dict:
+    """The parameter values a recipe records, flattened: its params plus model and seed."""
+    settings = {**recipe.get("params", {})}
+    for key in ("model", "seed"):
+        if key in recipe:
+            settings.setdefault(key, recipe[key])
+    if isinstance(settings.get("target"), list) and len(settings["target"]) == 1:
+        settings["target"] = settings["target"][0]  # the tasks record targets as a list of class names
+    return settings
+
+
+# ----- the session's history ------------------------------------------------------------------------------------
+
+def add_to_history(history: list, recipe: dict, gallery) -> tuple[list, list, str]:
+    """A finished run joins this session's history: (history, thumbnails with captions, share links)."""
+    files = [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
+    if recipe and recipe.get("share_url") and files:
+        entry = {"image": files[0], "task": recipe.get("task"), "model": recipe.get("model"),
+                 "share_url": recipe["share_url"], "cancelled": bool(recipe.get("cancelled"))}
+        history = [entry, *[e for e in history if e["share_url"] != entry["share_url"]]][:HISTORY_SIZE]
+    return history, history_gallery(history), history_links(history)
+
+
+def history_gallery(history: list) -> list[tuple[str, str]]:
+    return [(e["image"], f"{e['task']} · {e['model']}{' (stopped)' if e['cancelled'] else ''}") for e in history]
+
+
+def history_links(history: list) -> str:
+    if not history:
+        return "No results in this session yet."
+    return "\n".join(f"{i}. {e['task']} · {e['model']}: [{e['share_url']}]({e['share_url']})"
+                     for i, e in enumerate(history, 1))

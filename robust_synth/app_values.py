@@ -1,0 +1,105 @@
+"""What the app's inputs send, as the library's arguments: empty fields, numbers typed as text, editor layers."""
+import numbers
+
+import gradio as gr
+from PIL import Image, ImageOps
+
+from robust_synth.image import load_image, load_mask, to_pil
+
+
+def optional_number(value, name: str, whole: bool = False):
+    """An optional numeric field: empty (None, "", spaces) -> None, the task's default; "20" / 20.0 -> 20.
+
+    Text boxes send strings, API clients numbers; a whole-number field turns an integral float into an int and
+    leaves any other number for the library to judge (it names the field and its allowed range).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a number or left empty, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number or left empty, got {value!r}")
+    if whole and float(value).is_integer():
+        return int(value)
+    return value if whole else float(value)
+
+
+def run_settings(seed, steps, eps, step_size) -> dict:
+    """The Settings accordion's fields as library arguments: empty seed -> 0, other empty fields -> the default."""
+    seed = optional_number(seed, "seed", whole=True)
+    return {"seed": 0 if seed is None else seed, "steps": optional_number(steps, "steps", whole=True),
+            "eps": optional_number(eps, "eps"), "step_size": optional_number(step_size, "step_size")}
+
+
+def required_feature(feature):
+    """A representation feature index; empty is refused with a hint."""
+    index = optional_number(feature, "feature", whole=True)
+    if index is None:
+        raise ValueError("feature is required: give a representation feature index (Suggest picks some)")
+    return index
+
+
+def whole(value):
+    """A slider's whole number as an int (2.0 -> 2); anything else is left for the library to judge."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def target(value):
+    """The class picker's value (a name or an index; the library resolves it); None when left empty."""
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def uploaded_file(payload):
+    """An uploaded file's path: the run events skip Gradio's preprocessing so the library reports bad images."""
+    if payload is None or isinstance(payload, str):
+        return payload
+    if not isinstance(payload, dict) or not payload.get("path"):
+        raise ValueError(f"expected an uploaded image file, got {type(payload).__name__}")
+    return payload["path"]
+
+
+# ----- editor values --------------------------------------------------------------------------------------------
+
+def mask_from_editor(value):
+    """The painted strokes of a gr.ImageEditor value as a black/white mask image (white = painted), or gr.skip()."""
+    if not value or not any(layer is not None for layer in value.get("layers") or []):
+        return gr.skip()  # nothing painted: keep a mask that was uploaded or restored
+    size = (value.get("background") or next(layer for layer in value["layers"] if layer is not None)).size
+    try:
+        return to_pil(load_mask(value, size))
+    except ValueError:
+        return gr.skip()  # strokes erased or covering everything: keep the current mask
+
+
+def editor_with_background(image):
+    """A gr.ImageEditor value showing `image` (a file path) to paint a mask on."""
+    return None if image is None else {"background": image, "layers": [], "composite": image}
+
+
+def sketch_from_pad(value):
+    """The drawing of a gr.Sketchpad value (its composite); an empty pad leaves the sketch as it is."""
+    return gr.skip() if not value or value.get("composite") is None else value["composite"]
+
+
+# ----- input beside output --------------------------------------------------------------------------------------
+
+def input_beside_result(image, result: str):
+    """(input, result) at the result's size for the before/after slider.
+
+    Edits come back at the input's size (shown as they are); super-resolution's result is a whole multiple of
+    its input, which is then enlarged with nearest-neighbour so its pixels show; a result of another shape
+    (interpolation frames at the model's size) gets the input cropped to its aspect.
+    """
+    if not image or not result:
+        return None
+    out = Image.open(result).convert("RGB")
+    before = load_image(image).convert("RGB")
+    (width, height), (out_width, out_height) = before.size, out.size
+    if before.size == out.size:
+        return before, out
+    if out_width % width == 0 and out_width // width == out_height / height:
+        return before.resize(out.size, Image.Resampling.NEAREST), out
+    return ImageOps.fit(before, out.size, Image.Resampling.BICUBIC), out
