@@ -17,8 +17,9 @@ class Framing:
     side × side goes to the model unchanged, and its full-size result is the model's result itself.
     """
 
-    def __init__(self, image: torch.Tensor, side: int):
-        self.image, self.side = image, side
+    def __init__(self, image: torch.Tensor, side: int, add_to_original: bool = True):
+        """add_to_original=False: the full-size result is the result itself, upsampled (tasks that start from noise)."""
+        self.image, self.side, self.add_to_original = image, side, add_to_original
         height, width = image.shape[-2:]
         scale = side / max(height, width)
         self.h, self.w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -45,28 +46,27 @@ class Framing:
         """The image's part of model-size results (B, C, side, side): the padding cut off."""
         return x[..., self.top:self.top + self.h, self.left:self.left + self.w]
 
-    def full_size(self, x: torch.Tensor, add_to_original: bool = True) -> torch.Tensor:
-        """Model-size results (B, 3, side, side) -> (B, 3, H, W): the original plus the model's change, upsampled;
-        add_to_original=False: the result itself, upsampled (for tasks that do not start from the image)."""
+    def full_size(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-size results (B, 3, side, side) -> (B, 3, H, W): the original plus the model's change, upsampled
+        (or, without add_to_original, the result itself upsampled)."""
         if self.exact:
             return x.clamp(0, 1)
-        if not add_to_original:
+        if not self.add_to_original:
             return resize(self.model_view(x), self.image.shape[-2:]).clamp(0, 1)
         change = self.model_view(x - self.model_input.to(x.device))
         return (self.image.to(x.device) + resize(change, self.image.shape[-2:])).clamp(0, 1)
 
-    def describe(self, add_to_original: bool = True) -> dict:
+    def describe(self) -> dict:
         """The recipe's record of the fit."""
         height, width = self.image.shape[-2:]
         return {"kind": "whole image", "fit": f"resize to {self.w}x{self.h}, pad to square ({self.pad_mode})",
                 "input_size": [width, height], "model_side": self.side,
                 "image_box": [self.left, self.top, self.w, self.h],
-                "full_size": FULL_SIZE_RULE if add_to_original else UPSAMPLED_RULE}
+                "full_size": FULL_SIZE_RULE if self.add_to_original else UPSAMPLED_RULE}
 
 
-def finish_framed(run, framing: Framing, result, metrics: dict, return_tensors: bool, add_to_original: bool = True,
-                  **params):
+def finish_framed(run, framing: Framing, result, metrics: dict, return_tensors: bool, **params):
     """run.finish() for a whole-image task: full-size images, the model's own (padding cut off), the fit recorded."""
     x = result.x.detach().float().clamp(0, 1)
-    return run.finish(result, metrics, return_tensors, output=framing.full_size(x, add_to_original),
-                      model_output=framing.model_view(x), layout=framing.describe(add_to_original), **params)
+    return run.finish(result, metrics, return_tensors, output=framing.full_size(x), model_output=framing.model_view(x),
+                      layout=framing.describe(), **params)

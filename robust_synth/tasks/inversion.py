@@ -33,11 +33,10 @@ def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, ca
     """
     run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size, preset=IMAGENET,
                 callback=callback, start="noise randn/20 + 0.5")
-    framing = Framing(load_full(image), run.side)
+    framing = Framing(load_full(image), run.side, add_to_original=False)
     target = representation(run.model, framing.model_input.to(run.device))
     result = run.optimise(run.noise_start(1), objectives.representation_match(target))
-    return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target), return_tensors,
-                         add_to_original=False)
+    return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target), return_tensors)
 
 
 def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=None, eps=None, step_size=None,
