@@ -112,7 +112,7 @@ def get_judge(args, sizes: Sizes, device) -> RobustModel:
                 _write_subset(args.data, sizes.judge_per_class, Path(tmp))
                 data = tmp
             train(TrainConfig(data=data, out=str(stem), name="cifar10-judge", arch=JUDGE_ARCH, eps=0.0,
-                              epochs=sizes.judge_epochs, seed=JUDGE_SEED, lr=0.1))
+                              epochs=sizes.judge_epochs, seed=JUDGE_SEED))
     return load_judge(stem.with_suffix(".safetensors"), device)
 
 

@@ -64,8 +64,9 @@ def write_outputs(images, recipe: dict, out: Path, task: str) -> list[Path]:
     extra = images.model_resolution if recipe.get("model_resolution") else []
     paths = []
     for folder, group in ((out, images), (out / "model_resolution", extra)):
-        for i, img in enumerate(group):
+        if group:
             folder.mkdir(exist_ok=True)
+        for i, img in enumerate(group):
             path = folder / f"{task}-{i:02d}.png"
             path.write_bytes(png_with_recipe(img, recipe))
             paths.append(path)

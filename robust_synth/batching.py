@@ -174,6 +174,11 @@ def batching_through(batcher):
         _override.reset(token)
 
 
+def batcher_overridden() -> bool:
+    """True inside batching_through(): the tasks hand their pgd() calls to that batcher whatever the batch limit."""
+    return _override.get() is not None
+
+
 def shared_pgd_batcher(max_images: int) -> Batcher:
     """The process-wide pgd_batcher for batches of up to max_images images (what the tasks use when batching is on).
 

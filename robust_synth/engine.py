@@ -29,6 +29,7 @@ class PGDConfig:
     optimizer: str = "lbfgs"     # step rule for constraint="none" (style transfer): "lbfgs" | "adam"
     autocast: bool = True        # bf16 autocast on CUDA (ignored on CPU, where float32 is faster)
     cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
+    score_last: bool = True      # a no-grad forward scores the last iterate; training attacks (keep_best off) skip it
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -39,7 +40,7 @@ class PGDConfig:
 @dataclass
 class PGDResult:
     x: torch.Tensor                  # (B, C, H, W) result in [0,1]: best iterate if keep_best, else last
-    loss: torch.Tensor               # (B,) loss of the returned images
+    loss: torch.Tensor | None        # (B,) loss of the returned images; None when cfg.score_last is off
     losses: list[float] = field(default_factory=list)   # mean loss before each step (for plots / tests)
     steps_run: int = 0
     cancelled: bool = False
@@ -110,7 +111,8 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     model: callable (x, layers=...) -> output with .logits and named layers (a RobustModel).
     x0: (B, C, H, W) start in [0,1]. objective: returns per-sample losses (B,).
     callback(step, x, loss) runs after each step; raising Cancelled stops the run.
-    One forward and one backward per step, plus one forward without grad to score the last iterate.
+    One forward and one backward per step, plus one forward without grad to score the last iterate (skipped
+    when cfg.keep_best and cfg.score_last are both off: the returned loss is then None).
     No host-device synchronisation inside the loop unless the callback reads tensors back.
     """
     if x0.dim() != 4:
@@ -142,9 +144,11 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
                 cancelled = True
                 break
 
+    mean_losses = torch.stack(losses).mean(1).tolist() if losses else []
+    if not cfg.keep_best and not cfg.score_last:
+        return PGDResult(x, None, mean_losses, steps_run, cancelled)
     with torch.no_grad():
         final_loss = _evaluate(model, objective, x, cfg)
-    mean_losses = torch.stack(losses).mean(1).tolist() if losses else []
     if not cfg.keep_best:
         return PGDResult(x, final_loss, mean_losses, steps_run, cancelled)
     best_x, best_loss = _keep_better(x, final_loss, best_x, best_loss)

@@ -1,4 +1,4 @@
-"""Clean accuracy and PGD robust accuracy (MadryLab protocol: 20 steps, step 2.5·eps/20); CLI updates model cards."""
+"""Clean, PGD (MadryLab protocol: 20 steps of 2.5·eps/20) and AutoAttack robust accuracy; CLI updates model cards."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import shlex
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -67,9 +68,55 @@ def _robust(model, images, labels, attack: PGDConfig, batch_size, device, seed, 
     return torch.cat(hits)
 
 
+class _Logits(torch.nn.Module):
+    """A RobustModel as a plain logits classifier on [0,1] inputs, the interface torchattacks expects."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).logits.float()
+
+
+def _autoattack(model, images, labels, ids: list[int], eps, norm, batch_size, seed, progress,
+                log: Path | None = None) -> torch.Tensor:
+    """Per-image robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) from torchattacks.
+
+    ids: each image's index in the dataset split. log: a JSON-lines file of finished batches ({"ids", "hits"});
+    images already in it are not attacked again, so an interrupted run (AutoAttack takes seconds per image on a
+    CPU) continues where it stopped.
+    """
+    try:
+        import torchattacks
+    except ImportError:
+        raise RuntimeError("AutoAttack needs the torchattacks package: pip install --no-deps -r "
+                           "requirements-eval.txt") from None
+    device = next(model.parameters()).device
+    # eval(): torchattacks restores the wrapper's own mode after each attack, and a new Module is in train mode
+    attack = torchattacks.AutoAttack(_Logits(model).eval(), norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps,
+                                     version="standard", n_classes=model.num_classes, seed=seed)
+    done = {}
+    if log is not None and log.exists():
+        for record in map(json.loads, log.read_text().splitlines()):
+            done.update(zip(record["ids"], record["hits"]))
+    todo = [j for j, i in enumerate(ids) if i not in done]
+    for start in _batches(len(todo), batch_size, "AutoAttack", progress):
+        batch = todo[start:start + batch_size]
+        x, y = _unit(images[batch]).to(device), labels[batch].to(device)
+        with torch.no_grad():
+            hits = (model(attack(x, y)).logits.argmax(1) == y).cpu().tolist()
+        done.update(zip((ids[j] for j in batch), hits))
+        if log is not None:
+            with log.open("a") as f:
+                f.write(json.dumps({"ids": [ids[j] for j in batch], "hits": hits}) + "\n")
+    return torch.tensor([done[i] for i in ids], dtype=torch.bool)
+
+
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
              n: int | None = None, n_robust: int | None = None, batch_size: int = 256, seed: int = 0,
-             random_start: bool = False, progress: bool = True) -> dict:
+             random_start: bool = False, progress: bool = True, n_autoattack: int = 0,
+             autoattack_log: Path | None = None) -> dict:
     """Clean accuracy on n images and PGD robust accuracy on the first n_robust of them (a seeded random subset).
 
     images: (N, 3, H, W) uint8 or float in [0,1]; labels: (N,) class indices. eps in [0,1] pixel units.
@@ -78,10 +125,15 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
     final): each is a valid adversarial candidate, and neither the highest-loss iterate (MadryLab's use_best)
     nor the last one is always the misclassified one, so this figure is never above either rule's, at no extra cost.
     eps = 0 skips the attack: robust accuracy is then clean accuracy on the robust subset.
+    n_autoattack > 0 also runs AutoAttack (standard version, torchattacks) on the first n_autoattack images:
+    autoattack_acc counts an image robust if it is classified correctly clean and after the attack;
+    autoattack_log makes that part resumable (see _autoattack).
     """
     _check_images(images, labels)
     if eps < 0 or norm not in ("l2", "linf") or steps < 1:
         raise ValueError(f"need eps >= 0, norm 'l2' or 'linf', steps >= 1; got eps={eps}, norm={norm!r}, steps={steps}")
+    if n_autoattack < 0 or (n_autoattack and eps == 0):
+        raise ValueError(f"n_autoattack must be >= 0, and needs eps > 0; got n_autoattack={n_autoattack}, eps={eps}")
     if len(images) == 0 or (n is not None and n < 1) or (n_robust is not None and n_robust < 1):
         raise ValueError(f"need at least one image and n, n_robust >= 1; got {len(images)} images, n={n}, "
                          f"n_robust={n_robust}")
@@ -101,12 +153,22 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
             attack = PGDConfig(constraint=norm, eps=eps, step_size=step_size, steps=steps,
                                random_start=random_start, keep_best=False, autocast=False)
             robust &= _robust(model, images[:n_robust], labels[:n_robust], attack, batch_size, device, seed, progress)
+        extra = {}
+        if n_autoattack:
+            k = min(n_autoattack, n)
+            auto = clean[:k].clone()
+            hit = auto.nonzero().squeeze(1)  # only images classified correctly clean can still be robust
+            if len(hit):
+                auto[hit] = _autoattack(model, images[hit], labels[hit], order[hit].tolist(), eps, norm, batch_size,
+                                        seed, progress, autoattack_log)
+            extra = {"autoattack_acc": round(auto.float().mean().item(), 4), "n_autoattack": k,
+                     "autoattack": "standard (APGD-CE, APGD-T, FAB-T, Square), torchattacks"}
     finally:
         model.train(was_training)
     return {"clean_acc": round(clean.float().mean().item(), 4), "n": n,
             "robust_acc": round(robust.float().mean().item(), 4), "n_robust": n_robust,
             "eps": eps, "norm": norm, "steps": steps, "step_size": step_size, "random_start": random_start,
-            "seed": seed, "seconds": round(time.time() - t0, 1)}
+            **extra, "seed": seed, "seconds": round(time.time() - t0, 1)}
 
 
 def _device_name(device: torch.device) -> str:
@@ -135,6 +197,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--n", type=int, default=None, help="images for clean accuracy (default: all)")
     parser.add_argument("--n-robust", type=int, default=None, help="first images of those for PGD (default: --n)")
+    parser.add_argument("--n-autoattack", type=int, default=0,
+                        help="first images of those for AutoAttack, standard version (default: 0 = skip)")
+    parser.add_argument("--autoattack-log", type=Path, default=None,
+                        help="JSON-lines file of finished AutoAttack images (one file per model and "
+                        "settings): re-running the command resumes")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-start", action="store_true")
@@ -146,7 +213,8 @@ def main(argv=None):
     model = load_model(args.model, device=args.device)
     images, labels, _ = load_split(args.data, args.split, size=model.input_size)
     metrics = evaluate(model, images, labels, args.eps, args.norm, args.steps, n=args.n, n_robust=args.n_robust,
-                       batch_size=args.batch_size, seed=args.seed, random_start=args.random_start)
+                       batch_size=args.batch_size, seed=args.seed, random_start=args.random_start,
+                       n_autoattack=args.n_autoattack, autoattack_log=args.autoattack_log)
     metrics.update(data=args.data, split=args.split, weights_sha256=model.weights_sha256,
                    device=_device_name(torch.device(args.device)),
                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"),

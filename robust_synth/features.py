@@ -101,7 +101,8 @@ class RobustModel(nn.Module):
             if unknown:
                 raise ValueError(f"unknown layer(s) {unknown} for {self.name}; available: {self.layer_names}")
             with _GUARD.trace():
-                extractor = create_feature_extractor(self.net, {self.layer_nodes[n]: n for n in layers})
+                nodes = {self.layer_nodes[n] for n in layers}  # two names may share a node (CifarResNet: rep = layer3)
+                extractor = create_feature_extractor(self.net, {node: node for node in nodes})
             self._extractors[layers] = extractor.train(self.net.training)
         return self._extractors[layers]
 
@@ -112,7 +113,9 @@ class RobustModel(nn.Module):
 
     def forward(self, x: torch.Tensor, layers: Iterable[str] = ()) -> ModelOutput:
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-        return ModelOutput(self._extractor(_wanted(layers))(x))
+        wanted = _wanted(layers)
+        out = self._extractor(wanted)(x)
+        return ModelOutput({name: out[self.layer_nodes[name]] for name in wanted})
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -1,6 +1,7 @@
 """Model registry: ModelSpec for every named model, load_model(), weights checksums."""
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -153,8 +154,14 @@ def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> R
 
 
 def _card(spec: ModelSpec) -> dict:
+    """The embedded model's card (read once per version of the file: the Models table asks for it per row and load)."""
     path = WEIGHTS_DIR / f"{spec.file}.json"
-    return json.loads(path.read_text()) if spec.source == "embedded" and path.exists() else {}
+    return _read_card(path, path.stat().st_mtime_ns) if spec.source == "embedded" and path.exists() else {}
+
+
+@functools.lru_cache(maxsize=32)
+def _read_card(path: Path, mtime_ns: int) -> dict:
+    return json.loads(path.read_text())
 
 
 def clean_accuracy(spec: ModelSpec) -> tuple[float | None, str | None]:

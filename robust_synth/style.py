@@ -27,7 +27,9 @@ class LayerPreset:
 VGG_PRESET = LayerPreset(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2")
 RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3", "layer4"), "layer3")
 STAGE_PRESET = LayerPreset(("stage1", "stage2", "stage3", "stage4"), "stage3")  # the ResNet choice, stage by stage
-ARCH_PRESETS = {"vgg19": VGG_PRESET, "vgg16_bn": VGG_PRESET, "cifar_resnet": RESNET_PRESET,
+# The 3-group CIFAR ResNet: every group's output for style, content one group from the top (as layer3 of 4).
+CIFAR_RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3"), "layer2")
+ARCH_PRESETS = {"vgg19": VGG_PRESET, "vgg16_bn": VGG_PRESET, "cifar_vgg": VGG_PRESET, "cifar_resnet": CIFAR_RESNET_PRESET,
                 **dict.fromkeys(("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "resnext50_32x4d"),
                                 RESNET_PRESET),
                 **dict.fromkeys(("densenet161", "mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x1_0"), STAGE_PRESET)}
@@ -38,7 +40,7 @@ def preset_for(model: RobustModel) -> LayerPreset:
     arch = getattr(getattr(model, "spec", None), "arch", None)
     if arch in ARCH_PRESETS:
         return ARCH_PRESETS[arch]
-    for preset in (VGG_PRESET, RESNET_PRESET, STAGE_PRESET):
+    for preset in (VGG_PRESET, RESNET_PRESET, STAGE_PRESET, CIFAR_RESNET_PRESET):
         if set(preset.style) | {preset.content} <= set(model.layer_names):
             return preset
     raise ValueError(f"no style-transfer layer preset for {model.name!r}; pass style_layers and content_layer "

@@ -20,12 +20,16 @@ def test_layer_maps_name_real_layers_in_one_forward(arch, num_classes, size):
     out = RobustModel(net, (0.5,) * 3, (0.5,) * 3, nodes).to("meta")(torch.empty(2, 3, size, size, device="meta"),
                                                                    layers=list(nodes))
     assert out.logits.shape == (2, num_classes)
-    assert out["rep"].dim() == 2 and out["rep"].shape[0] == 2  # rep: the pooled features the classifier reads
-    assert isinstance(net.get_submodule(nodes["logits"]), nn.Linear)  # feature painting reads its weights
-    assert net.get_submodule(nodes["logits"]).in_features == out["rep"].shape[1]
+    # rep: the features the classifier pools and reads, one per channel of its last linear layer (feature painting
+    # reads those weights): a vector, or for the CIFAR ResNet the map before its max-pool
+    assert out["rep"].dim() in (2, 4) and out["rep"].shape[0] == 2
+    head = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+    assert head.in_features == out["rep"].shape[1] and head.out_features == num_classes
     sides = [out[name].shape[-1] for name in stage_names(nodes)]
-    if arch.startswith("vgg"):
+    if "vgg" in arch:
         assert {f"relu{b}_1" for b in range(1, 6)} <= set(nodes)
+    elif arch.startswith("cifar_resnet"):  # three groups, each max-pooling the one before (15, 7, 3 at 32 px)
+        assert sides == [15, 7, 3]
     else:  # one map per resolution stage, each half the side of the one before (56, 28, 14, 7 at 224 px)
         assert len(sides) == 4 and all(a == 2 * b for a, b in zip(sides, sides[1:]))
 

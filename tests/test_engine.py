@@ -34,8 +34,8 @@ def test_class_loss_decreases_on_every_sample(tiny_model, images):
 def test_keep_best_returns_each_samples_lowest_loss_iterate(tiny_model):
     # Step length 1 toward a target at distance 2/3 overshoots and comes back (best iterate: the first step);
     # at distance 5 every step helps (best iterate: the last one).
-    target = torch.full((2, 3, 8, 8), 0.5)
-    direction = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).sign() / (3 * 64) ** 0.5
+    target = torch.full((2, 3, 16, 16), 0.5)
+    direction = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)).sign() / (3 * 256) ** 0.5
     x0 = target + direction * torch.tensor([2 / 3, 5.0]).view(2, 1, 1, 1)
     record = []
     result = pgd(tiny_model, x0, _recording(_distance_to(target), record), PGDConfig(eps=100.0, step_size=1.0, steps=2))
@@ -50,16 +50,16 @@ def test_keep_best_returns_each_samples_lowest_loss_iterate(tiny_model):
 
 
 def test_keep_best_false_returns_the_last_iterate(tiny_model):
-    target = torch.full((1, 3, 8, 8), 0.5)
-    x0 = target + 2 / 3 / (3 * 64) ** 0.5
+    target = torch.full((1, 3, 16, 16), 0.5)
+    x0 = target + 2 / 3 / (3 * 256) ** 0.5
     result = pgd(tiny_model, x0, _distance_to(target), PGDConfig(eps=100.0, step_size=1.0, steps=2, keep_best=False))
     torch.testing.assert_close(result.x, x0, atol=1e-5, rtol=0)  # overshoot and back
 
 
 def test_one_forward_per_step_plus_one_scoring_forward_and_one_backward_per_step(tiny_model, images):
     calls = {"forward": 0, "backward": 0}
-    tiny_model.net.conv1.register_forward_hook(lambda *_: calls.__setitem__("forward", calls["forward"] + 1))
-    tiny_model.net.conv1.register_full_backward_hook(lambda *_: calls.__setitem__("backward", calls["backward"] + 1))
+    tiny_model.net.stem.register_forward_hook(lambda *_: calls.__setitem__("forward", calls["forward"] + 1))
+    tiny_model.net.stem.register_full_backward_hook(lambda *_: calls.__setitem__("backward", calls["backward"] + 1))
     pgd(tiny_model, images, objectives.class_loss(TARGETS), PGDConfig(eps=1.0, step_size=0.1, steps=3))
     assert calls == {"forward": 4, "backward": 3}
 

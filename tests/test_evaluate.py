@@ -15,7 +15,6 @@ FIELDS = {"clean_acc", "robust_acc", "n", "n_robust", "eps", "norm", "steps", "s
 @pytest.fixture
 def data(tiny_model):
     """Random images labelled with the tiny model's own predictions, so clean accuracy is 1."""
-    tiny_model.net.fc.bias.zero_()  # at random init the bias, not the input, decides every prediction
     x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     return x, tiny_model.classify(x).argmax(1)
 
@@ -55,6 +54,40 @@ def test_eps_zero_gives_robust_equal_to_clean(tiny_model, data):
     y[::2] = (y[::2] + 1) % 10
     result = ev.evaluate(tiny_model, x, y, eps=0.0, progress=False)
     assert result["clean_acc"] == result["robust_acc"] == 0.5
+
+
+def test_autoattack_counts_only_correct_images_and_breaks_a_weak_model(tiny_model, data):
+    """Catches an AutoAttack figure that ignores clean mistakes or an attack that never runs."""
+    pytest.importorskip("torchattacks")
+    x, y = data
+    y = y.clone()
+    y[::2] = (y[::2] + 1) % 10  # half wrong: those can never count as robust
+    result = ev.evaluate(tiny_model, x, y, eps=3.0, steps=3, n_autoattack=16, progress=False)
+    assert result["n_autoattack"] == 16 and result["clean_acc"] == 0.5
+    assert result["autoattack_acc"] < 0.5, "an L2 radius of 3 must fool a random tiny network somewhere"
+
+
+def test_autoattack_log_resumes_without_attacking_finished_batches(tiny_model, data, tmp_path, monkeypatch):
+    """Catches a log that is written but not read back (the interrupted hours of AutoAttack would be redone)."""
+    torchattacks = pytest.importorskip("torchattacks")
+    log = tmp_path / "autoattack.jsonl"
+    kwargs = dict(eps=3.0, steps=3, n_autoattack=16, batch_size=8, autoattack_log=log, progress=False)
+    first = ev.evaluate(tiny_model, *data, **kwargs)
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum(len(r["ids"]) for r in logged) == round(first["clean_acc"] * 16)  # every clean-correct image, once
+
+    def refuse(self, *args):
+        raise AssertionError("attacked a batch the log already holds")
+    monkeypatch.setattr(torchattacks.AutoAttack, "forward", refuse)
+    assert ev.evaluate(tiny_model, *data, **kwargs)["autoattack_acc"] == first["autoattack_acc"]
+
+
+def test_autoattack_leaves_the_model_untouched(tiny_model, data):
+    """Catches batch-norm statistics updated by an attack that ran (or classified) in train mode."""
+    pytest.importorskip("torchattacks")
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    ev.evaluate(tiny_model, *data, eps=0.5, steps=2, n=8, n_autoattack=8, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in tiny_model.state_dict().items())
 
 
 def band(x):

@@ -115,12 +115,12 @@ def save_and_load(caches, monkeypatch, tmp_path, info):
 
 def test_an_attacker_copy_that_differs_from_the_weights_is_refused(caches, monkeypatch, tmp_path, tiny_net):
     info = madry_format.sd_info(tiny_net)
-    key = "module.attacker.model.fc.bias"
+    key = "module.attacker.model.fc.weight"  # the tiny net's head has no bias
     info["model"][key] = info["model"][key] + 1e-3
     spec, load = save_and_load(caches, monkeypatch, tmp_path, info)
     with pytest.raises(CheckpointFormatError) as error:
         load()
-    assert_one_clear_sentence(error.value, spec.file, "attacker", "fc.bias")
+    assert_one_clear_sentence(error.value, spec.file, "attacker", "fc.weight")
     assert not caches.joinpath(*CONVERTED).exists()
 
 

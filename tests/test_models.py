@@ -80,6 +80,24 @@ def test_embedded_models_load_by_name_and_classify(name, private_cache):
     assert accuracy >= 0.2, f"{name} names {accuracy:.0%} of 500 class-conditional seed images (chance: 10%)"
 
 
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_embedded_model_cards_hold_how_they_were_trained_and_measured(name):
+    """Catches a card that does not describe the committed file (another run's metrics or weights) or lacks the
+    numbers the README quotes: clean on the whole test set, PGD-20, AutoAttack for the robust model, the commands."""
+    spec = models.get_spec(name)
+    card = json.loads((models.WEIGHTS_DIR / f"{spec.file}.json").read_text())
+    metrics, training = card["metrics"], card["training"]
+    assert metrics["weights_sha256"] == models.file_sha256(models.embedded_path(spec))
+    assert metrics["n"] == 10000 and metrics["steps"] == 20 and metrics["eps"] == 0.5 and metrics["n_robust"] >= 500
+    assert metrics["command"].startswith("python -m robust_synth.evaluate --model " + name)
+    if spec.robust:
+        assert metrics["n_autoattack"] >= 100 and "standard" in metrics["autoattack"]
+        assert metrics["autoattack_acc"] <= metrics["robust_acc"] + 0.05 <= metrics["clean_acc"] + 0.05
+    assert card["arch"] == spec.arch and (card["robustness"] is None) == (not spec.robust)
+    assert "python -m robust_synth.train" in training["command"] and training["minutes"] > 0
+    assert [r["epoch"] for r in training["history"]] == list(range(1, training["epochs"] + 1))
+
+
 def test_the_standard_model_names_the_class_of_what_the_robust_model_draws(private_cache):
     """The paper's point, across the two embedded models: a few generation steps on the robust model turn a class
     seed into an image the independently trained standard model recognises (measured 10 of 10, three seeds; 2-4 of

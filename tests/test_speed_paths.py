@@ -26,8 +26,8 @@ def _dtype_recorder(seen: list):
 
 
 def _assert_close_to_float32(fast, exact, x0):
-    """bf16 keeps ~3 digits: same losses to 1e-2, and each image moved the same way (cosine > 0.9)."""
-    torch.testing.assert_close(fast.loss, exact.loss, atol=1e-2, rtol=0)
+    """bf16 keeps ~3 digits: same losses to 1e-2 + 1 %, and each image moved the same way (cosine > 0.9)."""
+    torch.testing.assert_close(fast.loss, exact.loss, atol=1e-2, rtol=1e-2)
     moved_fast, moved_exact = (fast.x - x0).flatten(1), (exact.x - x0).flatten(1)
     assert (torch.cosine_similarity(moved_fast, moved_exact, dim=1) > 0.9).all()
     assert fast.x.dtype == torch.float32  # the image itself is accumulated in float32
@@ -47,10 +47,10 @@ def test_bf16_autocast_result_is_close_to_float32(tiny_model, images, monkeypatc
 
 def test_channels_last_weights_give_the_contiguous_result(images):
     model = make_tiny_model()
-    assert model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)  # frozen models are NHWC
+    assert model.net.stem.weight.is_contiguous(memory_format=torch.channels_last)  # frozen models are NHWC
     contiguous = make_tiny_model()
     contiguous.net.to(memory_format=torch.contiguous_format)
-    assert contiguous.net.conv1.weight.is_contiguous()
+    assert contiguous.net.stem.weight.is_contiguous()
     fast, exact = _run(model, images), _run(contiguous, images)
     torch.testing.assert_close(fast.x, exact.x, atol=1e-5, rtol=0)
     torch.testing.assert_close(fast.loss, exact.loss, atol=1e-5, rtol=1e-5)
@@ -92,7 +92,7 @@ def test_cuda_bf16_result_is_close_to_float32(images):
     model, x = make_tiny_model().cuda(), images.cuda()
     exact = _run(model, x, PGDConfig(eps=2.0, step_size=0.5, steps=3, autocast=False))
     fast = _run(model, x)
-    assert model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.net.stem.weight.is_contiguous(memory_format=torch.channels_last)
     _assert_close_to_float32(fast, exact, x)
 
 

@@ -378,7 +378,7 @@ def test_whole_image_result_is_the_original_plus_the_upsampled_change(tiny_model
     from robust_synth.image import resize, to_tensor
     from robust_synth.tasks.framing import Framing
     photo = (np.random.default_rng(0).random((61, 97, 3)) * 255).astype(np.uint8)  # all detail, nothing smooth
-    images = rs.translate(tiny_model, photo, "dog", steps=3, eps=2.0)[0]
+    images = rs.translate(tiny_model, photo, "dog", steps=5, eps=4.0)[0]
     original, framing = to_tensor(photo), Framing(to_tensor(photo), 32)
     change = to_tensor(images.model_resolution[0]) - framing.model_view(framing.model_input)
     expected = (original + resize(change, (61, 97))).clamp(0, 1)
@@ -386,6 +386,19 @@ def test_whole_image_result_is_the_original_plus_the_upsampled_change(tiny_model
     assert (full - expected).abs().max() < 2 / 255 and (full - original).abs().max() > 4 / 255
     plain_upsample = resize(to_tensor(images.model_resolution[0]), (61, 97))
     assert (full - original).abs().mean() < 0.5 * (plain_upsample - original).abs().mean()
+
+
+def test_full_size_inversion_holds_nothing_of_the_photo_but_what_the_model_drew(tiny_model):
+    """Inversion starts from noise: its full-size image is the inversion upsampled. Catches adding it to the photo as
+    translate does, which paints the photo's own detail (here a fine checkerboard) into the result."""
+    from robust_synth.image import resize, to_tensor
+    photo = np.zeros((64, 96, 3), dtype=np.uint8)
+    photo[::2, ::2] = photo[1::2, 1::2] = 255  # pure high-frequency detail, lost at 32 px
+    images, recipe = rs.invert(tiny_model, photo, steps=3)
+    full = to_tensor(images[0])
+    assert (full - resize(to_tensor(images.model_resolution[0]), (64, 96))).abs().max() < 2 / 255
+    checker = (full[..., ::2, ::2] - full[..., ::2, 1::2]).abs().mean()
+    assert checker < 0.05 and "upsampled result" in recipe["layout"]["full_size"]
 
 
 def test_a_square_input_at_the_model_size_is_returned_exactly_as_the_model_made_it(tiny_model):
@@ -467,21 +480,25 @@ def _paste_owned_parts(layout, windows, scale, height, width):
     return out
 
 
+SEAM_MARGIN = 1.2
+
+
 @pytest.mark.parametrize("factor, consistent", [(2, False), (4, True), (4, False)])
 def test_windowed_super_resolution_leaves_no_seam(factor, consistent, monkeypatch):
     """On a smooth image the neighbour difference across window hand-overs is no larger than inside the windows,
     and the same check fails for windows pasted without the cross-fade (so it can see a seam). At 2x with
-    back-projection even pasted windows show none (the low resolution pins what differs), so that case is left out."""
+    back-projection even pasted windows show none (the low resolution pins what differs), so that case is left out.
+    Margin: over tiny-model seeds 0-4 blended seams measured 0.68-1.10× the inside difference, pasted 1.35-3.6×."""
     from robust_synth.tasks import windows
     model, photo = _blurred_tiny_model(), _photo(0, 32, 40)
     settings = dict(factor=factor, consistent=consistent, steps=6, eps=3.0, step_size=0.75, return_tensors=True)
     _, recipe, x = rs.super_resolve(model, photo, **settings)
     assert recipe["layout"]["count"] > 4 and x.shape[-2:] == (32 * factor, 40 * factor)
     for seam, inside in _seam_and_inside(x[0], recipe["layout"], factor):
-        assert seam <= inside
+        assert seam <= SEAM_MARGIN * inside
     monkeypatch.setattr(windows.WindowLayout, "blend", _paste_owned_parts)
     _, _, pasted = rs.super_resolve(model, photo, **settings)
-    assert any(seam > inside for seam, inside in _seam_and_inside(pasted[0], recipe["layout"], factor))
+    assert any(seam > SEAM_MARGIN * inside for seam, inside in _seam_and_inside(pasted[0], recipe["layout"], factor))
 
 
 def test_super_resolution_in_several_engine_calls_matches_one_call(tiny_model, monkeypatch):

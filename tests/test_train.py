@@ -1,4 +1,4 @@
-"""train.py end to end on a tiny image folder (adversarial and standard, resume), and load_split on a tar of it."""
+"""train.py end to end on a tiny image folder (adversarial and standard, resume, overfitting guard), load_split on a tar."""
 import json
 import tarfile
 from dataclasses import replace
@@ -18,8 +18,8 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def _config(image_folder, out, **kwargs):
-    return train.TrainConfig(data=str(image_folder), out=str(out), name="tiny", arch="cifar_resnet_tiny",
-                             batch_size=12, epochs=1, **kwargs)
+    kwargs = {"batch_size": 12, "epochs": 1, "holdout": 6, **kwargs}
+    return train.TrainConfig(data=str(image_folder), out=str(out), name="tiny", arch="cifar_resnet_tiny", **kwargs)
 
 
 def _load_back(out) -> torch.nn.Module:
@@ -31,15 +31,18 @@ def _load_back(out) -> torch.nn.Module:
 @pytest.mark.parametrize("eps", [0.5, 0.0])
 def test_training_writes_weights_and_a_card_that_load_back_strictly(image_folder, tmp_path, eps):
     out = tmp_path / "new-folder" / "tiny-l2-0.5"  # a dotted stem must keep its ".5"
-    card = train.train(_config(image_folder, out, eps=eps, attack_steps=2))
+    card = train.train(_config(image_folder, out, eps=eps))
     saved = json.loads((tmp_path / "new-folder" / "tiny-l2-0.5.json").read_text())
     assert saved == json.loads(json.dumps(card))
     assert saved["classes"] == ["cat", "dog", "ship"]
     assert saved["robustness"] == ({"norm": "l2", "eps": 0.5} if eps else None)
     assert saved["training"]["epochs"] == 1 and saved["parameters"] > 0
+    history = saved["training"]["history"]
+    assert [h["epoch"] for h in history] == [1] and history[0]["attack_steps"] == 1
+    assert ("robust_acc" in history[0]) == (eps > 0), "the held-out guard check runs for adversarial training only"
     net = _load_back(out).eval()
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 3)
-    assert torch.load(f"{out}.ckpt", weights_only=True)["epoch"] == 1
+    assert torch.load(f"{out}.ckpt", weights_only=True)["state"]["epoch"] == 1
 
 
 def test_training_resumes_from_the_checkpoint(image_folder, tmp_path, capsys):
@@ -50,7 +53,7 @@ def test_training_resumes_from_the_checkpoint(image_folder, tmp_path, capsys):
     card = train.train(replace(_config(image_folder, out, eps=0.0), epochs=2))
     log = capsys.readouterr().out
     assert "epoch 2:" in log and "epoch 1:" not in log
-    assert torch.load(f"{out}.ckpt", weights_only=True)["epoch"] == 2
+    assert torch.load(f"{out}.ckpt", weights_only=True)["state"]["epoch"] == 2
     assert card["training"]["epochs"] == 2
     second = load_file(f"{out}.safetensors")
     assert any(not torch.equal(first[k], second[k]) for k in first)
@@ -63,10 +66,71 @@ def test_cli_trains_a_standard_model(image_folder, tmp_path, capsys):
     log = capsys.readouterr().out
     printed = json.loads(log[log.index("\n{") + 1:])
     card = json.loads((tmp_path / "cli.json").read_text())
-    assert printed == card["training"]
+    assert printed == {k: v for k, v in card["training"].items() if k != "history"}
     assert card["training"]["resume"] is False and card["training"]["eps"] == 0.0
     assert card["training"]["command"].startswith("python -m robust_synth.train")
     _load_back(out)
+
+
+def test_the_loss_goes_down_on_a_learnable_set(image_folder, tmp_path):
+    """Three class-tinted noise classes are separable by colour: a recipe that does not learn (wrong sign, zero lr,
+    labels shuffled against images) stays at the 1/3 chance level and a high loss."""
+    card = train.train(_config(image_folder, tmp_path / "learn", eps=0.0, epochs=6, batch_size=6, translate=0))
+    accuracies = [h["train_acc"] for h in card["training"]["history"]]
+    assert accuracies[-1] > 0.8 > accuracies[0] or accuracies[-1] > max(accuracies[0], 0.8)
+
+
+def test_overfitting_rule_fires_only_on_a_drop_from_the_best():
+    assert not train.overfitting([0.4], 0.2)
+    assert not train.overfitting([0.4, 0.5, 0.35], 0.2), "a drop of 0.15 from the best is noise, not overfitting"
+    assert train.overfitting([0.4, 0.5, 0.25], 0.2)
+    assert train.overfitting([0.5, 0.1, 0.45, 0.2], 0.2), "the best so far counts, not the last value"
+
+
+def test_the_guard_restores_the_best_weights_and_strengthens_the_attack(image_folder, tmp_path, monkeypatch, capsys):
+    """A crafted run whose held-out PGD accuracy collapses in epoch 2: the guard must put epoch 1's weights back and
+    switch to 2-step attacks; without the guard the saved model would be epoch 2's and attacks would stay 1-step."""
+    checks = iter([0.6, 0.05, 0.55])
+    snapshots = []
+
+    def fake_check(model, x_hold, y_hold, cfg):
+        snapshots.append({k: v.clone() for k, v in model.net.state_dict().items()})
+        return {"clean_acc": 0.9, "robust_acc": next(checks)}
+
+    monkeypatch.setattr(train, "_guard_check", fake_check)
+    steps_seen = []
+    real_attack_config = train.attack_config
+    monkeypatch.setattr(train, "attack_config",
+                        lambda cfg, steps: steps_seen.append(steps) or real_attack_config(cfg, steps))
+    out = tmp_path / "guard"
+    card = train.train(_config(image_folder, out, eps=0.5, epochs=2))
+    assert card["training"]["history"][1]["guard"] == "fired: restored epoch 1"
+    assert "catastrophic overfitting" in capsys.readouterr().out
+    saved = torch.load(f"{out}.ckpt", weights_only=True)
+    assert saved["state"]["attack_steps"] == 2 and saved["state"]["best"]["epoch"] == 1
+    assert all(torch.equal(saved["net"][k], snapshots[0][k]) for k in snapshots[0]), "epoch 1's weights are back"
+    assert any(not torch.equal(snapshots[1][k], snapshots[0][k]) for k in snapshots[0])
+    card = train.train(_config(image_folder, out, eps=0.5, epochs=3))  # resumes with the guard's state
+    assert steps_seen == [1, 1, 2] and [h["attack_steps"] for h in card["training"]["history"]] == [1, 1, 2]
+    assert "guard" not in card["training"]["history"][2]
+
+
+def test_an_interrupted_run_resumes_at_the_saved_epoch_with_its_guard_state(image_folder, tmp_path, capsys):
+    out = tmp_path / "resume-adv"
+    train.train(_config(image_folder, out, eps=0.5, epochs=1))
+    capsys.readouterr()
+    card = train.train(_config(image_folder, out, eps=0.5, epochs=2))
+    assert "epoch 2:" in capsys.readouterr().out
+    assert [h["epoch"] for h in card["training"]["history"]] == [1, 2]
+
+
+def test_augment_shifts_each_image_on_its_own_and_keeps_the_range():
+    x = torch.arange(4 * 3 * 8 * 8, dtype=torch.float32).view(4, 3, 8, 8).remainder(256).to(torch.uint8)
+    x = x.repeat(8, 1, 1, 1)
+    out = train.augment(x, torch.Generator().manual_seed(0), translate=2)
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    distinct = {tuple(out[i].flatten()[:20].tolist()) for i in range(0, 32, 4)}
+    assert len(distinct) > 2, "the same image repeated must get different shifts or flips (one per image, not per batch)"
 
 
 def test_load_split_reads_a_tar_gz_like_the_folder(image_folder, tmp_path):

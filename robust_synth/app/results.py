@@ -40,6 +40,11 @@ def share(images, recipe: dict, kwargs: dict, request) -> dict:
     result_id = results.ResultStore().save(images, recipe, inputs=_inputs(recipe["task"], kwargs))
     if result_id is None:
         return recipe
+    return _linked(recipe, result_id, request)
+
+
+def _linked(recipe: dict, result_id: str, request) -> dict:
+    """The recipe with the result's id and share link."""
     return {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}
 
 
@@ -77,7 +82,7 @@ def load_result(result: str, request=None):
     with clear_errors():
         result_id = result_id_from(result)
         images, recipe, inputs = results.ResultStore().load(result_id)
-    return images, {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}, inputs
+    return images, _linked(recipe, result_id, request), inputs
 
 
 def open_result(result: str, request: gr.Request = None):

@@ -84,8 +84,8 @@ def _counterpart(model: str) -> str | None:
     counterpart = models.STANDARD_COUNTERPART.get(model)
     if counterpart is None:
         gr.Warning(f"{model} has no standard counterpart to compare with; showing its result only.")
-    elif unusable_reason(counterpart):
-        gr.Warning(f"{unusable_reason(counterpart)}; showing the robust result only.")
+    elif reason := unusable_reason(counterpart):
+        gr.Warning(f"{reason}; showing the robust result only.")
         return None
     return counterpart
 

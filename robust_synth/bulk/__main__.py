@@ -87,7 +87,7 @@ class _Names:
 
 
 def _settings(task: str, args: dict, options: dict) -> dict:
-    keep = ("model", "seed", "batch_size", "format", "shard_size", "per_class", "classes", "inputs")
+    keep = [k for k in RUN_OPTIONS if k not in ("out", "progress")]
     return {"task": task, "options": options, **{k: (str(args[k]) if isinstance(args[k], Path) else args[k])
                                                  for k in keep if k in args}}
 

@@ -38,7 +38,7 @@ def setup() -> Context:
 def _reduce(ctx: Context, values: list[int], op) -> list[int]:
     if not ctx.distributed:
         return list(values)
-    t = torch.tensor(values, dtype=torch.int64, device=ctx.device if ctx.device.type == "cuda" else "cpu")
+    t = torch.tensor(values, dtype=torch.int64, device=ctx.device)
     dist.all_reduce(t, op=op)
     return [int(v) for v in t.tolist()]
 

@@ -1,7 +1,6 @@
 """One bulk run on this rank: its chunks of the work, in lockstep batches, written atomically, one progress bar."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -23,7 +22,6 @@ from .store import PngStore, TarStore
 
 CONFIG = "bulk.json"        # the settings of the run that made a folder: a re-run must match them to resume
 FAIL_AFTER_ENV = "ROBUST_SYNTH_BULK_FAIL_AFTER"  # test hook: a rank raises once it has written this many items
-BATCH_ENV = "ROBUST_SYNTH_BATCH_IMAGES"
 
 
 @dataclass
@@ -49,20 +47,6 @@ class Batch:
     pending: frozenset    # indices of items to write (the rest of the batch exists already)
     first: bool           # first / last batch of its chunk (tar: open / close the shard)
     last: bool
-
-
-@contextlib.contextmanager
-def _batching_on(batch_size: int):
-    """Tasks hand their PGD calls to a batcher when ROBUST_SYNTH_BATCH_IMAGES > 1 (set for the run, then restored)."""
-    before = os.environ.get(BATCH_ENV)
-    os.environ[BATCH_ENV] = str(batch_size)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(BATCH_ENV, None)
-        else:
-            os.environ[BATCH_ENV] = before
 
 
 def _fail_after() -> int | None:
@@ -128,8 +112,7 @@ def execute(run: BulkRun) -> int:
     """Run (or resume) on this rank, under torchrun or alone; returns the number of items that failed (all ranks)."""
     ctx = dist.setup()
     try:
-        with _batching_on(run.batch_size):
-            return _execute(run, ctx)
+        return _execute(run, ctx)
     finally:
         dist.close(ctx)
 

@@ -12,7 +12,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 from .. import limits, registry
-from ..batching import PGDRequest, shared_pgd_batcher
+from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
@@ -155,7 +155,7 @@ class Run:
         center = None if center is None else center.to(self.device)
         batch = limits.current().batch_images
         try:
-            if batch > 1 and net is None and self.cfg.constraint != "none":  # share a batch with concurrent requests
+            if (batch > 1 or batcher_overridden()) and net is None and self.cfg.constraint != "none":  # share a batch
                 request = PGDRequest(x0.to(self.device), objective, center, seed=self.seed, callback=hook)
                 return shared_pgd_batcher(batch).submit((self.model, self.cfg), request)
             return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, callback=hook)

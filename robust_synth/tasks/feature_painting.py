@@ -24,9 +24,9 @@ IMAGENET = Preset(eps=70.0, step_size=1.0, steps=140)
 
 @torch.no_grad()
 def representation_size(model: RobustModel) -> int:
-    """Number of features of R(x), the penultimate representation."""
+    """Number of features (channels) of R(x), the penultimate representation (a vector or a map)."""
     x = torch.zeros(1, 3, model.input_size, model.input_size, device=model.mean.device)
-    return model(x, layers=[objectives.REP])[objectives.REP].flatten(1).shape[1]
+    return model(x, layers=[objectives.REP])[objectives.REP].shape[1]
 
 
 def check_feature(model: RobustModel, feature) -> int:
@@ -37,10 +37,11 @@ def check_feature(model: RobustModel, feature) -> int:
 
 
 def _classifier_weight(model: RobustModel) -> torch.Tensor:
-    head = model.net.get_submodule(model.layer_nodes["logits"])
-    if not isinstance(head, nn.Linear):
-        raise ValueError(f"{model.name}: top_features needs a linear last layer on R(x), got {type(head).__name__}")
-    return head.weight.detach().float().cpu()
+    """The weight of the network's last linear layer, the one on R(x) (a constant logit scale does not change ranks)."""
+    linears = [m for m in model.net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{model.name}: top_features needs a linear last layer on R(x), found none")
+    return linears[-1].weight.detach().float().cpu()
 
 
 def top_features(model, target, k: int = 10) -> list[dict]:

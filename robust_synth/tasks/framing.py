@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from ..image import resize, resize_mask
 
 FULL_SIZE_RULE = "original + upsampled (result - model input)"
+UPSAMPLED_RULE = "upsampled result (the task starts from noise: nothing of the original is added)"
 
 
 class Framing:
@@ -16,8 +17,9 @@ class Framing:
     side × side goes to the model unchanged, and its full-size result is the model's result itself.
     """
 
-    def __init__(self, image: torch.Tensor, side: int):
-        self.image, self.side = image, side
+    def __init__(self, image: torch.Tensor, side: int, add_to_original: bool = True):
+        """add_to_original=False: the full-size result is the result itself, upsampled (tasks that start from noise)."""
+        self.image, self.side, self.add_to_original = image, side, add_to_original
         height, width = image.shape[-2:]
         scale = side / max(height, width)
         self.h, self.w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -45,9 +47,12 @@ class Framing:
         return x[..., self.top:self.top + self.h, self.left:self.left + self.w]
 
     def full_size(self, x: torch.Tensor) -> torch.Tensor:
-        """Model-size results (B, 3, side, side) -> (B, 3, H, W): the original plus the model's change, upsampled."""
+        """Model-size results (B, 3, side, side) -> (B, 3, H, W): the original plus the model's change, upsampled
+        (or, without add_to_original, the result itself upsampled)."""
         if self.exact:
             return x.clamp(0, 1)
+        if not self.add_to_original:
+            return resize(self.model_view(x), self.image.shape[-2:]).clamp(0, 1)
         change = self.model_view(x - self.model_input.to(x.device))
         return (self.image.to(x.device) + resize(change, self.image.shape[-2:])).clamp(0, 1)
 
@@ -57,7 +62,7 @@ class Framing:
         return {"kind": "whole image", "fit": f"resize to {self.w}x{self.h}, pad to square ({self.pad_mode})",
                 "input_size": [width, height], "model_side": self.side,
                 "image_box": [self.left, self.top, self.w, self.h],
-                "full_size": FULL_SIZE_RULE}
+                "full_size": FULL_SIZE_RULE if self.add_to_original else UPSAMPLED_RULE}
 
 
 def finish_framed(run, framing: Framing, result, metrics: dict, return_tensors: bool, **params):

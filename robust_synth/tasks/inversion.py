@@ -28,12 +28,13 @@ def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, ca
            return_tensors: bool = False):
     """An image, grown from noise, whose representation R(x) matches that of `image` (framed as in translate).
 
-    images: the original plus the inversion's difference to it, upsampled, at the image's size;
-    images.model_resolution: the inversion itself (its padding cut off).
+    images: the inversion upsampled to the image's size (adding it to the original, as translate does, would paint
+    the photo's own detail into what should show only what R(x) keeps); images.model_resolution: the inversion
+    itself (its padding cut off).
     """
     run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, start="noise randn/20 + 0.5")
-    framing = Framing(load_full(image), run.side)
+    framing = Framing(load_full(image), run.side, add_to_original=False)
     target = representation(run.model, framing.model_input.to(run.device))
     result = run.optimise(run.noise_start(1), objectives.representation_match(target))
     return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target), return_tensors)
