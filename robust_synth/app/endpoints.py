@@ -5,6 +5,7 @@ import gradio as gr
 
 from .. import registry
 from . import values as v
+from .admission import measured
 from .errors import clear_errors
 from .gpu import gpu_handler
 from .running import run_task
@@ -32,7 +33,7 @@ def library_kwargs(task: registry.Task, values: dict) -> dict:
 
 
 def endpoint(task: registry.Task):
-    """The streaming handler of `task`'s endpoint (named task.name), wrapped for ZeroGPU."""
+    """The streaming handler of `task`'s endpoint (named task.name), wrapped for ZeroGPU and timed for admission."""
     declared = signature(task)
 
     def handler(*args, **kwargs):
@@ -44,4 +45,4 @@ def endpoint(task: registry.Task):
 
     handler.__signature__, handler.__name__, handler.__qualname__ = declared, task.name, task.name
     handler.__doc__, handler.__annotations__ = task.description, {"request": gr.Request}
-    return gpu_handler(handler)
+    return measured(task.name, gpu_handler(handler))

@@ -3,6 +3,7 @@ import gradio as gr
 
 from .. import limits, models, registry
 from . import pickers as p
+from . import queue_gate
 from . import results as r
 from .tabs import task_tab
 
@@ -132,7 +133,8 @@ def build_demo() -> gr.Blocks:
         pickers = [form.fields["model"] for form in forms.values()]
         demo.load(refresh_pickers, None, pickers, api_visibility="private", show_progress="hidden")
         demo.load(restore, None, restore_outputs, api_visibility="private")
-    demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)
+    demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)  # max_size: a backstop; requests are refused
+    queue_gate.install(demo)  # by expected wait (admission.py) long before it
     return demo
 
 

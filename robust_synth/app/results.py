@@ -64,11 +64,24 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
     files = []
     for i, image in enumerate(images):
         path = OUTPUT_DIR / f"{stem}_{i}.png"
-        path.write_bytes(results.png_with_recipe(image, recipe))
+        _write_atomically(path, results.png_with_recipe(image, recipe))
         caption = None if full_count == len(images) else \
             f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
         files.append((str(path), caption))
     return files
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a temp file and rename it into place: a file being served while the same result is saved again is
+    never seen truncated (a response shorter than its Content-Length)."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
 
 
 def result_id_from(text: str) -> str:

@@ -2,6 +2,7 @@
 import queue
 import threading
 import time
+import uuid
 
 import gradio as gr
 
@@ -15,6 +16,7 @@ from .pickers import unusable_reason
 PREVIEWS_PER_RUN = 12        # streamed previews per run: enough to watch, few enough not to slow it down
 PROGRESS_UPDATES_PER_RUN = 100  # progress-bar messages per run: one per step floods the browser on long runs
 MAX_PREVIEW_IMAGES = 8
+WORKER_NAME = "robust-synth-run"  # the worker threads' name: a dropped client's run must not leave one behind
 
 _stop_events: dict[tuple[str, str], threading.Event] = {}  # (session, task) -> the running task's stop flag
 
@@ -43,8 +45,19 @@ def stop(task: str, request: gr.Request):
         event.set()
 
 
+def _unique(image):
+    """The image tagged with an id of its own (a PNG text chunk) so that Gradio caches it under a name of its own.
+
+    Gradio caches the PIL images a handler returns under a hash of their bytes and writes that file in place: two
+    clients running the same request and seed would rewrite each other's previews while they are being downloaded
+    (the h11 "Too little data for declared Content-Length" tracebacks of a load test).
+    """
+    image.info["robust-synth-image"] = uuid.uuid4().hex
+    return image
+
+
 def _previews(x) -> list:
-    return [to_pil(image) for image in x.detach()[:MAX_PREVIEW_IMAGES]]
+    return [_unique(to_pil(image)) for image in x.detach()[:MAX_PREVIEW_IMAGES]]
 
 
 def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str):
@@ -66,7 +79,7 @@ def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str)
         except BaseException as error:  # handed to the request thread, which reports it
             updates.put(("error", error))
 
-    threading.Thread(target=work, daemon=True).start()
+    threading.Thread(target=work, daemon=True, name=WORKER_NAME).start()
     while True:
         kind, *payload = updates.get()
         if kind == "error":
@@ -110,7 +123,7 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress):
                 standard, standard_recipe = yield from _stream(
                     fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart)
                 recipe = {**recipe, "comparison": standard_recipe}
-                pair = (images[0], standard[0])
+                pair = (_unique(images[0].copy()), _unique(standard[0].copy()))
             images = results.shown_images(images, recipe)
             recipe = results.share(images, recipe, kwargs, request)
         yield results.result_files(images, recipe), pair, recipe
