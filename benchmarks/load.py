@@ -183,20 +183,87 @@ def run_dropped(server: Server, count: int) -> dict:
     cpu, deadline = server.cpu_seconds(), time.monotonic() + 120
     while server.cpu_seconds() - cpu < BUSY_CPU_S and time.monotonic() < deadline:
         time.sleep(0.5)  # the scripts' requests are on their way, then running
-    queued_at_kill = queue_size(server)
+    queued_at_kill, cores_running = queue_size(server), cpu_cores(server, 5)
     for script in scripts:
         script.kill()
         script.wait()
+    time.sleep(10)  # the server notices a closed stream at the run's next preview (every 1/12 of its steps)
+    cores_after = cpu_cores(server, 10)
     client = connect(server.url)
     start = time.perf_counter()
     call(client, "/generate", {"model": MODEL, "target": "cat", "n": 1, "seed": 0, "steps": 5})
     return {"dropped": count, "steps_each": DROPPED_STEPS, "queued_when_killed": queued_at_kill,
+            "server_cpu_cores_while_running": cores_running, "server_cpu_cores_10_s_after_drop": cores_after,
             "next_request_s": time.perf_counter() - start, "queued_after": queue_size(server)}
+
+
+def cpu_cores(server: Server, seconds: float) -> float:
+    """The server's CPU use over the next `seconds`, in cores (a dropped run that goes on keeps it up)."""
+    before = server.cpu_seconds()
+    time.sleep(seconds)
+    return (server.cpu_seconds() - before) / seconds
 
 
 def queue_size(server: Server) -> int:
     """Requests waiting in the server's queue (Gradio's public queue status)."""
     return httpx.get(server.url + "gradio_api/queue/status", timeout=60).json()["queue_size"]
+
+
+# ----- the bad-input corpus through the API ----------------------------------------------------------------------
+
+def json_safe(value):
+    """Non-finite floats cannot be JSON-encoded by the client; a hostile client sends them as strings."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def corpus_request(index: int, item, files: dict[str, str], folder: Path):
+    """(api_name, args) sending one corpus item through the API, or None for items that only test the library."""
+    base = {"model": MODEL, "seed": 0, "steps": 2}
+    if item.kind in ("image", "mask"):
+        if not item.upload:
+            return None
+        path = folder / f"corpus-{index}.bin"
+        path.write_bytes(item.make())
+        if item.kind == "image":
+            return "/super_resolve", {**base, "image": str(path)}
+        return "/inpaint", {**base, "image": files["photo"], "mask": str(path)}
+    if item.kind == "params":
+        if item.expect == "ok":
+            return None  # reference settings and numpy integers: library checks, not API requests
+        ((name, value),) = item.make().items()
+        endpoint = PARAM_ENDPOINT.get(name, "/generate")
+        args = {"/generate": {**base, "target": "cat", "n": 1},
+                "/interpolate": {**base, "image_a": files["photo"], "image_b": files["other"]},
+                "/style_transfer": {"content_image": files["photo"], "style_image": files["other"], "steps": 2}}
+        return endpoint, {**args[endpoint], {"side": "size"}.get(name, name): json_safe(value)}
+    if item.kind == "model":
+        return "/generate", {**base, "model": item.make(), "target": "cat", "n": 1}
+    if item.kind == "target":
+        return "/generate", {**base, "target": json_safe(item.make()), "n": 1}
+    return "/open_result", {"result": item.make()}
+
+
+def run_corpus(url: str, files: dict[str, str], folder: Path) -> list[dict]:
+    client, rows = connect(url), []
+    normal = ("/generate", {"model": MODEL, "target": "cat", "n": 1, "seed": 0, "steps": 1})
+    for index, item in enumerate(CORPUS):
+        request = corpus_request(index, item, files, folder)
+        if request is None:
+            continue
+        try:
+            call(client, *request)
+            outcome, message = "ok", ""
+        except Exception as e:  # noqa: BLE001 - the message is what is judged
+            outcome, message = "error", str(e)
+        try:
+            call(client, *normal)
+            served_after = True
+        except Exception:  # noqa: BLE001
+            served_after = False
+        clear = outcome == "error" and bool(message.strip()) and not any(u in message for u in UNCLEAR)
+        rows.append({"item": item.name, "kind": item.kind, "expected": item.expect, "outcome": outcome,
+                     "clear": clear, "message": message[:200], "served_after": served_after})
+    return rows
 
 
 # ----- the soak --------------------------------------------------------------------------------------------------
@@ -319,15 +386,17 @@ def main() -> None:
         summary["restart"] = run_restart(server, jobs, linked, args.steps)
         summary["server_log_problems"] = server.log_problems()
         summary["server_log"] = str(server.log)
-    finally:
+    finally:  # what was measured is reported even when a later phase fails
         server.stop()
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
+        summary["load_average_at_end"] = os.getloadavg()  # other work on the machine, which slows every figure here
+        print(json.dumps(summary, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"load average {os.getloadavg()[0]:.1f} at the start")
 
 
 if __name__ == "__main__":

@@ -133,8 +133,8 @@ def build_demo() -> gr.Blocks:
         pickers = [form.fields["model"] for form in forms.values()]
         demo.load(refresh_pickers, None, pickers, api_visibility="private", show_progress="hidden")
         demo.load(restore, None, restore_outputs, api_visibility="private")
-    demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)  # max_size: a backstop; requests are refused
-    queue_gate.install(demo)  # by expected wait (admission.py) long before it
+    demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)  # max_size is only a memory backstop:
+    queue_gate.install(demo)  # task requests are refused by expected wait (admission.py) long before it
     return demo
 
 

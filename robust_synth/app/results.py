@@ -72,8 +72,8 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a temp file and rename it into place: a file being served while the same result is saved again is
-    never seen truncated (a response shorter than its Content-Length)."""
+    """Write a temp file and rename it into place. Gradio hashes and copies the file into its cache; two requests
+    saving the same result (the same id) would otherwise hand it a file half rewritten by the other."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as file:
