@@ -11,7 +11,8 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from robust_synth.app import admission, queue_gate, running
+from robust_synth import limits
+from robust_synth.app import queue_gate, running
 from robust_synth.app.admission import Admission
 
 from app_server import running_app
@@ -46,7 +47,7 @@ def test_a_request_whose_wait_is_over_the_limit_is_refused_saying_how_long(serve
     policy = Admission(clock)
     monkeypatch.setattr(queue_gate, "ADMISSION", policy)
     monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "60")
-    workers = queue_gate.limits.current().batch_images
+    workers = limits.current().batch_images  # the app's concurrency
     token = policy.started("generate")
     clock.now += 100.0
     policy.finished(token)  # generate measured at 100 s
