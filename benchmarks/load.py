@@ -340,7 +340,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=3, help="requests per client")
     parser.add_argument("--steps", type=int, default=5, help="PGD steps per request")
-    parser.add_argument("--batch-images", type=int, help="ROBUST_SYNTH_BATCH_IMAGES for the server (default: the app's)")
+    parser.add_argument("--concurrent-requests", type=int,
+                        help="ROBUST_SYNTH_CONCURRENT_REQUESTS for the server (default: the app's)")
     parser.add_argument("--drops", type=int, default=4, help="clients killed in the middle of a long run")
     parser.add_argument("--skip-burst", action="store_true", help="no phases 1-2 (the concurrent burst)")
     parser.add_argument("--skip-corpus", action="store_true", help="no phase 4 (the bad-input corpus)")
@@ -351,7 +352,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="robust-synth-load-"))
     files = make_files(folder)
-    env = {"ROBUST_SYNTH_BATCH_IMAGES": str(args.batch_images)} if args.batch_images else {}
+    env = {"ROBUST_SYNTH_CONCURRENT_REQUESTS": str(args.concurrent_requests)} if args.concurrent_requests else {}
     if args.results_cap_mb:
         env["ROBUST_SYNTH_RESULTS_MAX_MB"] = str(args.results_cap_mb)
     server = Server(free_port(), folder / "results", folder / "server.log", env)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, fields
 
 ENV_PREFIX = "ROBUST_SYNTH_"
 MAX_SEED = 2**32 - 1  # fits numpy, torch and JavaScript numbers exactly
-# Batching is on by default (8 images: measured faster on CPU, see the README's load table) except on ZeroGPU, where
-# every @spaces.GPU call runs in its own process: concurrent requests never meet in one batch there.
+# The app runs 8 requests at once, batched (measured faster on CPU, see the README's load table), except on ZeroGPU,
+# where every @spaces.GPU call runs in its own process: concurrent requests never meet in one batch there.
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true")
-DEFAULT_BATCH_IMAGES = 1 if ON_ZERO_GPU else 8
+DEFAULT_CONCURRENT_REQUESTS = 1 if ON_ZERO_GPU else 8
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,10 @@ class Limits:
     max_seconds: float = 120.0        # per-request time limit so one user cannot hold the GPU
     queue_size: int = 4096            # a memory backstop on queued events: requests are refused by expected wait
     #                                   (app/admission.py) long before, unless each takes under max_seconds / 4096
-    batch_images: int = DEFAULT_BATCH_IMAGES  # the app runs this many requests at once, and concurrent PGD runs with
-    #                                   one model and settings share a batch of up to this many images (1: off)
+    batch_images: int = 1             # >1: concurrent PGD runs of library callers with one model and settings share
+    #                                   a batch of up to this many images (1: off)
+    concurrent_requests: int = DEFAULT_CONCURRENT_REQUESTS  # the app runs this many requests at once, their PGD runs
+    #                                   with one model and settings batched (up to this many images; 1: neither)
 
     def summary(self) -> str:
         """One line for the UI, e.g. 'Limits: steps <= 10000, eps <= 1000, ...'."""

@@ -47,7 +47,7 @@ def test_a_request_whose_wait_is_over_the_limit_is_refused_saying_how_long(serve
     policy = Admission(clock)
     monkeypatch.setattr(queue_gate, "ADMISSION", policy)
     monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "60")
-    workers = limits.current().batch_images  # the app's concurrency
+    workers = limits.current().concurrent_requests
     token = policy.started("generate")
     clock.now += 100.0
     policy.finished(token)  # generate measured at 100 s

@@ -1,4 +1,5 @@
 """Running a task for the app: a worker thread streaming previews and progress, Stop, the standard comparison."""
+import contextlib
 import queue
 import threading
 import time
@@ -7,6 +8,7 @@ import uuid
 import gradio as gr
 
 from .. import limits, models
+from ..batching import batching_through, shared_pgd_batcher
 from ..engine import Cancelled
 from ..image import to_pil
 from . import results
@@ -60,6 +62,12 @@ def _previews(x) -> list:
     return [_unique(to_pil(image)) for image in x.detach()[:MAX_PREVIEW_IMAGES]]
 
 
+def _batched():
+    """Within it (in this thread), the task's PGD runs share batches with the app's concurrent requests."""
+    together = limits.current().concurrent_requests
+    return batching_through(shared_pgd_batcher(together)) if together > 1 else contextlib.nullcontext()
+
+
 def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str):
     """Run fn(**kwargs) in a worker thread; yield previews as it goes and return its (images, recipe)."""
     updates, deadline = queue.SimpleQueue(), time.monotonic() + limits.current().max_seconds
@@ -75,7 +83,8 @@ def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str)
 
     def work():
         try:
-            updates.put(("done", fn(**kwargs, callback=callback)))
+            with _batched():
+                updates.put(("done", fn(**kwargs, callback=callback)))
         except BaseException as error:  # handed to the request thread, which reports it
             updates.put(("error", error))
 

@@ -83,7 +83,7 @@ def wire(form: TaskForm, task: registry.Task, run: gr.Button, stop_button: gr.Bu
 
     armed = run.click(arm, None, stop_button, queue=False, api_visibility="private", show_progress="hidden")
     event = armed.then(endpoint(task), [form.fields[n] for n in names], list(form.outputs), api_name=name,
-                       concurrency_limit=limits.current().batch_images, concurrency_id="gpu",  # >1: requests share
+                       concurrency_limit=limits.current().concurrent_requests, concurrency_id="gpu",  # >1: requests share
                        preprocess=False)  # PGD batches (robust_synth.batching); the library validates inputs
     for ended in (event.success, event.failure):  # Gradio 6.31's page skips .then() listeners after an error
         ended(disarm, None, stop_button, queue=False, api_visibility="private", show_progress="hidden")
