@@ -30,7 +30,7 @@ LAUNCH_OPTIONS = {"css": CSS, "head": HEAD}  # Gradio 6 takes page styling at la
 
 def models_tab() -> None:
     """The registered models as a table (availability checked on every page load) and a model's searchable classes."""
-    with gr.Tab("Models", id="models"):
+    with gr.Tab("Models", id="models", alignment="right"):
         gr.Markdown("Every registered model. **embedded**: ships with the app; **cached**: downloaded before; "
                     "**downloadable**: fetched on its first run; **unavailable offline**: not cached and its host "
                     "cannot be reached, so it cannot run here.")
@@ -76,7 +76,7 @@ def history_components() -> tuple:
 
 def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
     every_field = [c for form in forms.values() for c in (*form.fields.values(), *form.outputs)]
-    with gr.Tab("Results", id="results"):
+    with gr.Tab("Results", id="results", alignment="right"):
         gr.Markdown("This session's results, with their share links; reopen a shared result; or load a result "
                     "PNG / recipe JSON into its tab to re-run it.")
         for component in history[1:]:
@@ -124,7 +124,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="robust-synth") as demo:
         gr.Markdown(INTRO)
         history = history_components()
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab stays visible, however many tasks
             forms = {task.name: task_tab(task, lim, default, p.EMBEDDED_PAIR[0], history)
                      for task in registry.all_tasks()}
             models_tab()
