@@ -77,8 +77,7 @@ def test_a_declaration_that_does_not_match_its_function_is_refused():
     assert "mismatched" not in registry.TASKS
 
 
-def throwaway(model, image, strength: int = 2, seed=0, steps=None, eps=None, step_size=None, callback=None,
-              return_tensors=False):
+def throwaway(model, image, strength: int = 2, seed=0, steps=None, eps=None, step_size=None, callback=None):
     """A throwaway task for the registry test."""
 
 

@@ -73,17 +73,20 @@ def load_full(image, *, name: str = "image") -> torch.Tensor:
 
 
 class TaskImages(list):
-    """A task's result images at the user's resolution (a plain list of PIL images), plus `model_resolution`.
+    """A task's result images at the user's resolution (a plain list of PIL images), plus `model_resolution`
+    and `tensor`.
 
     model_resolution holds what the model itself produced at its input size: for the masked tasks one square per
     region, for the whole-image tasks the model's square without its padding. Where a task works at the model's
     size anyway (generation, interpolation, visualisation from noise, super-resolution's windows are blended into
     the main result) it is the same list. The recipe's "model_resolution" entry is present only when they differ.
+    tensor: the images as one (B, 3, H, W) CPU float tensor in [0, 1], before rounding to 8 bits (for measuring).
     """
 
-    def __init__(self, images, model_resolution=None):
+    def __init__(self, images, model_resolution=None, tensor: torch.Tensor | None = None):
         super().__init__(images)
         self.model_resolution = list(self) if model_resolution is None else list(model_resolution)
+        self.tensor = tensor
 
 
 @torch.no_grad()
@@ -193,9 +196,9 @@ class Run:
         loss = objective((net or self.model)(x, layers=objective.layers), x).float()
         return PGDResult(x, loss, [], 0, True)
 
-    def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, *,
-               output: torch.Tensor | None = None, model_output=None, layout: dict | None = None, **params):
-        """(images, recipe) or, with return_tensors, (images, recipe, x): x is the (B, 3, H, W) CPU tensor of images.
+    def finish(self, result: PGDResult, metrics: dict | None = None, *, output: torch.Tensor | None = None,
+               model_output=None, layout: dict | None = None, **params):
+        """(images, recipe): the TaskImages (with their float tensor) and the run's recipe.
 
         output: the results at the user's resolution (default result.x: the task works at the model's size).
         model_output: the model's own results at its input size where they differ from output (tensor or list of
@@ -204,14 +207,14 @@ class Run:
         """
         x = (result.x if output is None else output).detach().float().cpu().clamp(0, 1)
         model_images = None if model_output is None else [to_pil(xi) for xi in model_output]
-        images = TaskImages([to_pil(xi) for xi in x], model_images)
+        images = TaskImages([to_pil(xi) for xi in x], model_images, tensor=x)
         recipe = self.recipe(result, metrics or {}, params)
         recipe["output_size"] = list(images[0].size)
         if layout is not None:
             recipe["layout"] = _jsonable(layout)
         if model_images:
             recipe["model_resolution"] = {"count": len(model_images), "sizes": [list(im.size) for im in model_images]}
-        return (images, recipe, x) if return_tensors else (images, recipe)
+        return images, recipe
 
     def recipe(self, result: PGDResult, metrics: dict, params: dict) -> dict:
         loss_metrics = {"loss_start": result.losses[0] if result.losses else float(result.loss.mean()),
