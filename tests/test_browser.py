@@ -346,6 +346,41 @@ def test_compare_shows_both_models_side_by_side_only_when_on(page):
     text_field(page, "generate-steps").fill("")
 
 
+def test_compare_across_robustness_shows_each_level_captioned(page):
+    """The ladder as a visitor uses it: the ε slider sets the model dropdown (and back), and Compare across
+    robustness fills one strip with the embedded pair, each image under its ε and clean accuracy. Catches a
+    slider that leaves the model as it was, a strip with one image or uncaptioned ones, the same image twice,
+    and small images shown blurred."""
+    panel = open_tab(page, "Generate")
+    load_first_example(panel)
+    model = panel.get_by_label("model").first
+    level = panel.locator(".ladder-level input[type=range]").first
+    level.fill("0")
+    page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-standard')", arg=model.element_handle())
+    assert "ε=0 (standard)" in panel.locator(".ladder-level").inner_text()
+    level.fill("1")
+    page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-l2-0.5')", arg=model.element_handle())
+    open_settings(page, "generate")
+    text_field(page, "generate-steps").fill("5")
+    page.click("#ladder-run-generate")
+    page.wait_for_function("""() => {
+        const strip = document.querySelector('#ladder-generate');
+        return (strip && strip.querySelectorAll('img').length === 2 && !strip.innerText.includes('running'))
+            || document.querySelector('.toast-body.error');
+    }""", timeout=RUN_TIMEOUT_MS)
+    assert error_toasts(page) == []
+    strip = page.locator("#ladder-generate")
+    text = strip.inner_text()
+    assert "ε=0 (standard) · clean 88.5%" in text and "ε=0.5 (L2) · clean 81.8%" in text
+    images = shown_images(page, "#ladder-generate")
+    assert_whole_and_enlarged(images, "robustness strip")
+    standard, robust = (np.asarray(Image.open(io.BytesIO(png_at(image["src"])))) for image in images)
+    assert standard.shape == robust.shape and not np.array_equal(standard, robust)
+    strip.scroll_into_view_if_needed()
+    screenshot(page, "ladder")
+    text_field(page, "generate-steps").fill("")
+
+
 def test_result_png_loads_into_its_tab(page, tmp_path):
     panel = open_tab(page, "Generate")
     load_first_example(panel)

@@ -35,6 +35,8 @@ def models_tab() -> None:
                     "**downloadable**: fetched on its first run; **unavailable offline**: not cached and its host "
                     "cannot be reached, so it cannot run here.")
         gr.Markdown(p.availability_note)
+        with gr.Accordion("Model families: papers, licences, clean accuracy", open=False, elem_id="model-families"):
+            gr.Markdown(p.family_cards())
         gr.Dataframe(p.models_table, headers=p.MODEL_COLUMNS, interactive=False, wrap=True, max_height=800,
                      column_widths=["21%", "8%", "7%", "13%", "7%", "13%", "7%", "12%", "12%"],
                      elem_id="models-table", show_search="filter")

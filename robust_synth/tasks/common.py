@@ -16,7 +16,7 @@ from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
-from ..models import load_model
+from ..models import load_model, run_device
 from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
 from ..version import __version__
 
@@ -28,7 +28,7 @@ def resolve_model(model) -> RobustModel:
     """A registered model name or a loaded RobustModel -> RobustModel (unknown name: ValueError)."""
     if not isinstance(model, (str, RobustModel)):
         raise TypeError(f"model must be a registered model name or a RobustModel, got {type(model).__name__}")
-    return load_model(model, "cuda" if torch.cuda.is_available() else "cpu") if isinstance(model, str) else model
+    return load_model(model, run_device()) if isinstance(model, str) else model
 
 
 def _resolve_one(names: list[str], target) -> int:
