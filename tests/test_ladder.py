@@ -1,4 +1,4 @@
-"""The robustness ladder: controls <-> model dropdown, the <task>_ladder endpoints, the per-architecture GPU estimate."""
+"""The robustness ladder (controls <-> model dropdown, <task>_ladder endpoints), the GPU estimate, Space defaults."""
 from pathlib import Path
 
 import gradio as gr

@@ -56,7 +56,8 @@ def endpoint(task: registry.Task):
     def run(values):
         yield from run_task(task.fn, library_kwargs(task, values), values["compare"], values["request"],
                             values["progress"])
-    return gpu_handler(_handler(task, task.name, task.description, run), lambda values: estimate_seconds(task.name, values))
+    handler = _handler(task, task.name, task.description, run)
+    return gpu_handler(handler, lambda values: estimate_seconds(task.name, values))
 
 
 def ladder_endpoint(task: registry.Task):
@@ -65,4 +66,5 @@ def ladder_endpoint(task: registry.Task):
     def run(values):
         yield from run_ladder(task.fn, library_kwargs(task, values), values["request"], values["progress"])
     doc = f"{task.description} Run on every robustness level of the model's architecture, same seed and settings."
-    return gpu_handler(_handler(task, ladder_name(task), doc, run), lambda values: ladder_seconds(task.name, values))
+    handler = _handler(task, ladder_name(task), doc, run)
+    return gpu_handler(handler, lambda values: ladder_seconds(task.name, values))

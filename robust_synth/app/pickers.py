@@ -8,7 +8,7 @@ from ..tasks import top_features
 from . import values as v
 from .errors import clear_errors
 
-# Fastest first: on CPU a ResNet-18 PGD step takes about a third of a ResNet-50's at 224 px
+# Fastest first: on CPU a ResNet-18 PGD step takes about 0.4 of a ResNet-50's at 224 px
 # (benchmarks/arch_cost.py) and it has under half the weights to load; the embedded model works offline.
 PREFERRED_MODELS = ("imagenet-resnet18-l2-3", "imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")
 EMBEDDED_PAIR = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard")
@@ -78,10 +78,12 @@ def family_cards() -> str:
 
 def _family_card(family: str, specs: list) -> str:
     first = specs[0]
-    specs = sorted(specs, key=lambda s: (s.robust and s.robustness["norm"] == "linf", s.robust and s.robustness["eps"]))
+    specs = sorted(specs, key=lambda s: (s.robust and s.robustness["norm"] == "linf",
+                                         s.robustness["eps"] if s.robust else 0))
     sources = "; ".join(sorted({source for source in (models.clean_accuracy(s)[1] for s in specs) if source}))
     levels = "; ".join(_level_numbers(spec) for spec in specs)
-    return f"- **{family}** (`{first.arch}`): {first.citation}; licence {first.license}. Clean top-1, {sources}: {levels}."
+    return (f"- **{family}** (`{first.arch}`): {first.citation}; licence {first.license}. "
+            f"Clean top-1, {sources}: {levels}.")
 
 
 def _level_numbers(spec) -> str:
@@ -90,8 +92,8 @@ def _level_numbers(spec) -> str:
     text = f"{level} {'not published' if accuracy is None else f'{accuracy:.2%}'}"
     metrics = models.describe(spec)["metrics"] if spec.source == "embedded" else None
     if metrics and "robust_acc" in metrics:
-        text += (f" (PGD-{metrics['steps']} {NORMS[metrics['norm']]} ε={metrics['eps']:g}: {metrics['robust_acc']:.1%} "
-                 f"of {metrics['n_robust']} images")
+        text += (f" (PGD-{metrics['steps']} {NORMS[metrics['norm']]} ε={metrics['eps']:g}: "
+                 f"{metrics['robust_acc']:.1%} of {metrics['n_robust']} images")
         text += f", AutoAttack {metrics['autoattack_acc']:.1%} of {metrics['n_autoattack']})" \
             if "autoattack_acc" in metrics else ")"
     return text
