@@ -357,7 +357,8 @@ def test_compare_across_robustness_shows_each_level_captioned(page):
     level = panel.locator(".ladder-level input[type=range]").first
     level.fill("0")
     page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-standard')", arg=model.element_handle())
-    assert "ε=0 (standard)" in panel.locator(".ladder-level").inner_text()
+    label = panel.locator(".ladder-level").first.element_handle()  # the dropdown's .change relabels the slider
+    page.wait_for_function("(el) => el.innerText.includes('ε=0 (standard) · clean 88.5%')", arg=label)
     level.fill("1")
     page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-l2-0.5')", arg=model.element_handle())
     open_settings(page, "generate")
