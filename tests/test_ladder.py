@@ -125,6 +125,16 @@ def test_a_level_that_cannot_be_had_is_skipped_and_named(monkeypatch):
     assert "recipe" in levels[1] and warnings and STANDARD in warnings[0]
 
 
+def test_the_time_limit_ends_the_ladder_and_leaves_the_rest_unrun(monkeypatch):
+    """Catches a ladder that gives each level the whole time limit again (on ZeroGPU its one GPU call would be
+    killed): the first level stops at the limit with its best so far, the next is listed as not run."""
+    monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "0.001")
+    monkeypatch.setattr(gr, "Warning", lambda message: None)
+    strip, levels = run_ladder_handler("generate", model=EMBEDDED, target="cat", n=1, steps=50)
+    assert len(strip) == 1 and levels[0]["recipe"]["cancelled"] is True
+    assert levels[1] == {**levels[1], "model": EMBEDDED, "error": "not run: time limit"} and "recipe" not in levels[1]
+
+
 def test_a_ladder_where_no_level_can_run_says_why(monkeypatch):
     monkeypatch.setattr(pickers, "unusable_reason", lambda model: f"{model} is offline")
     with pytest.raises(gr.Error, match="no level of cifar10-resnet-l2-0.5's architecture ran: "
