@@ -96,6 +96,13 @@ def test_every_endpoint_is_named_with_the_contract_parameters(client):
             assert OPTIONAL_EVERYWHERE <= set(params)
 
 
+def test_the_api_lists_only_the_public_endpoints(client):
+    """Catches page-load helpers (a component whose value is a function) showing up in "Use via API"."""
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    tasks = {f"/{task.name}" for task in registry.all_tasks()}
+    assert set(endpoints) == tasks | {f"{name}_ladder" for name in tasks} | {"/models", "/open_result"}
+
+
 def test_models_lists_availability(client):
     listing = client.predict(api_name="/models")
     by_name = {m["name"]: m for m in listing}

@@ -50,12 +50,13 @@ def _resolve_one(names: list[str], target) -> int:
     raise ValueError(f"unknown class {target!r} for this model{hint}")
 
 
-def resolve_targets(model: RobustModel, target) -> list[int]:
-    """A class name (case-insensitive), an index, or a list of them -> class indices (ValueError if unknown)."""
+def resolve_targets(class_names: list[str], target) -> list[int]:
+    """A class name (case-insensitive), an index, or a list of them -> indices into class_names (ValueError if
+    unknown)."""
     items = list(target) if isinstance(target, (list, tuple)) else [target]
     if not items:
         raise ValueError("target must name at least one class")
-    return [_resolve_one(model.class_names, t) for t in items]
+    return [_resolve_one(class_names, t) for t in items]
 
 
 IDENTICAL_PSNR = 100.0  # dB reported for identical images (the ratio itself is infinite)

@@ -51,7 +51,7 @@ def top_features(model, target, k: int = 10) -> list[dict]:
     Returns [{"index": int, "score": float}, ...], best first.
     """
     model = resolve_model(model)
-    c = resolve_targets(model, target)[0]
+    c = resolve_targets(model.class_names, target)[0]
     weight = _classifier_weight(model)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= weight.shape[1]:
         raise ValueError(f"k must be an integer between 1 and {weight.shape[1]}, got {k!r}")

@@ -23,7 +23,7 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
     """
     run = start("generate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, n=n)
-    classes = resolve_targets(run.model, target)
+    classes = resolve_targets(run.model.class_names, target)
     total, limit = n * len(classes), limits.current().max_n
     if total > limit:
         raise ValueError(f"n × classes = {n} × {len(classes)} = {total} images is over the limit of {limit} "

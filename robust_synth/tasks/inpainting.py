@@ -85,7 +85,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
 def _target(run, full: torch.Tensor, hole: torch.Tensor, target) -> torch.Tensor:
     """The given class, else the one the model predicts for the whole image with its holes smoothly filled."""
     if target is not None:
-        return torch.tensor(resolve_targets(run.model, target)[:1])
+        return torch.tensor(resolve_targets(run.model.class_names, target)[:1])
     framing = Framing(full, run.side)
     return predict(run.model, fill_smooth(framing.model_input, framing.frame_mask(hole)).to(run.device)).cpu()
 

@@ -15,7 +15,7 @@ IMAGENET = Preset(eps=80.0, step_size=0.5, steps=200)
 
 def translate_framed(run, framing: Framing, target):
     """Shared by translation and sketch-to-image: PGD from the framed image toward `target`, back at full size."""
-    y = torch.tensor(resolve_targets(run.model, target)[:1])
+    y = torch.tensor(resolve_targets(run.model.class_names, target)[:1])
     x = framing.model_input.to(run.device)
     source = predict(run.model, x).item()
     result = run.optimise(x, objectives.class_loss(y))
