@@ -62,8 +62,7 @@ def run(judge, real_x, real_y, settings, per_class: int, grid_dir: Path | None) 
         for label, name in MODELS.items():
             t0, corr, ratio, xs, ys = time.time(), [], [], [], []
             for c in range(10):
-                x = rs.generate(name, c, n=per_class, seed=c, eps=eps, step_size=step, steps=steps,
-                                return_tensors=True)[2]
+                x = rs.generate(name, c, n=per_class, seed=c, eps=eps, step_size=step, steps=steps)[0].tensor
                 corr.append(pixel_correlation(x))
                 ratio.append(feature_spread(judge, x) / real_spread[c])
                 xs.append(x)

@@ -132,7 +132,8 @@ def test_subset(x: torch.Tensor, y: torch.Tensor, count: int, seed: int) -> tupl
 def bench_generation(name: str, judge, sizes: Sizes, docs: Path, label: str) -> dict:
     images, targets, hits = [], [], []
     for c in range(10):
-        _, recipe, x = rs.generate(name, c, n=sizes.per_class, seed=c, steps=sizes.steps, return_tensors=True)
+        samples, recipe = rs.generate(name, c, n=sizes.per_class, seed=c, steps=sizes.steps)
+        x = samples.tensor
         images.append(x)
         targets += [c] * len(x)
         hits.append(recipe["metrics"]["target_hit_rate"])
@@ -257,7 +258,7 @@ def hole_psnr(x: torch.Tensor, reference: torch.Tensor, mask: np.ndarray) -> flo
 
 
 def bench_inpainting(name: str, x: torch.Tensor, masks: list[np.ndarray], sizes: Sizes) -> dict:
-    scores = [hole_psnr(rs.inpaint(name, img, m, steps=sizes.steps, return_tensors=True)[2][0], img, m)
+    scores = [hole_psnr(rs.inpaint(name, img, m, steps=sizes.steps)[0].tensor[0], img, m)
               for img, m in zip(x, masks)]
     return {"inpaint_psnr_hole": float(np.mean(scores))}
 
@@ -277,7 +278,8 @@ def bench_translation(name: str, judge, x: torch.Tensor, y: torch.Tensor, sizes:
     targets = (y + torch.randint(1, 10, y.shape, generator=torch.Generator().manual_seed(0))) % 10
     outs, changes, hits = [], [], []
     for img, t in zip(x, targets):
-        _, recipe, out = rs.translate(name, img, int(t), steps=sizes.steps, return_tensors=True)
+        images, recipe = rs.translate(name, img, int(t), steps=sizes.steps)
+        out = images.tensor
         outs.append(out)
         changes.append(recipe["metrics"]["l2_change"])
         hits.append(recipe["metrics"]["target_hit"])

@@ -133,6 +133,16 @@ def _state_dict(spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Path]:
     return checkpoints.load_state_dict(spec)
 
 
+def run_device() -> str:
+    """Where tasks run a model given by name: the GPU when there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_loaded(name: str, device: str | torch.device | None = None) -> bool:
+    """True if load_model(name, device) would return a cached model (device None: the tasks' device)."""
+    return (name, str(torch.device(device or run_device()))) in _cache
+
+
 def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> RobustModel:
     """Load a registered model by name (cached per device); a RobustModel passes through."""
     if isinstance(name, RobustModel):

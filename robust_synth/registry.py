@@ -10,7 +10,7 @@ from .presets import choose_preset
 REQUIRED = inspect.Parameter.empty
 # Inputs every task takes after its own (the app's Settings accordion); the library fills unset ones from presets.
 SETTINGS = ("seed", "steps", "eps", "step_size")
-PYTHON_ONLY = ("callback", "return_tensors")  # arguments of the library functions that no CLI or app user sets
+PYTHON_ONLY = ("callback",)  # arguments of the library functions that no CLI or app user sets
 KINDS = ("model", "class", "image", "mask", "sketch", "int", "number", "feature", "bool", "choice", "text")
 
 

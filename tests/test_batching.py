@@ -149,7 +149,7 @@ def test_requests_with_different_image_shapes_are_rejected(tiny_model):
 
 
 def test_tasks_share_a_batch_when_batching_is_on_and_match_their_solo_results(tiny_model, monkeypatch):
-    solo = [rs.generate(tiny_model, target, n=2, seed=seed, steps=3, return_tensors=True)[2]
+    solo = [rs.generate(tiny_model, target, n=2, seed=seed, steps=3)[0].tensor
             for target, seed in (("cat", 1), ("dog", 2))]
     monkeypatch.setenv("ROBUST_SYNTH_BATCH_IMAGES", "4")
     monkeypatch.setattr(batching, "SHARED_WAIT_S", 10.0)  # the group closes when full (4 images), not on time
@@ -157,7 +157,7 @@ def test_tasks_share_a_batch_when_batching_is_on_and_match_their_solo_results(ti
     before, results = batcher.batches_run, {}
 
     def run(target, seed):
-        results[target] = rs.generate(tiny_model, target, n=2, seed=seed, steps=3, return_tensors=True)
+        results[target] = rs.generate(tiny_model, target, n=2, seed=seed, steps=3)
     threads = [threading.Thread(target=run, args=job) for job in (("cat", 1), ("dog", 2))]
     for t in threads:
         t.start()
@@ -165,6 +165,6 @@ def test_tasks_share_a_batch_when_batching_is_on_and_match_their_solo_results(ti
         t.join(60)
     assert batcher.batches_run == before + 1
     for target, expected in zip(("cat", "dog"), solo):
-        _, recipe, x = results[target]
-        torch.testing.assert_close(x, expected, **TOL)
+        images, recipe = results[target]
+        torch.testing.assert_close(images.tensor, expected, **TOL)
         assert recipe["params"]["target"] == [target] and recipe["metrics"]["steps_run"] == 3

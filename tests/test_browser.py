@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust_synth import models, results
+from robust_synth import models, registry, results
 
 from app_server import running_app
 
@@ -35,23 +35,17 @@ RUN_TIMEOUT_MS = 300_000
 SMALL_PX = 128             # results smaller than this must be shown enlarged, nearest-neighbour
 TOLERANCE_PX = 1.5         # sub-pixel layout rounding
 
-# task, tab title, what to type into Settings (every field left out stays empty = the task's default).
-# Tasks whose default runs take minutes on a CPU get fewer steps typed; super-resolution and sketch-to-image
+# What to type into Settings for each task (every field left out stays empty = the task's default). Tasks
+# whose default runs take minutes on a CPU get fewer steps typed; super-resolution, sketch-to-image and refine
 # run with every field empty, the case that once sent steps=0.
-TABS = [
-    ("generate", "Generate", {"seed": "7", "steps": "20"}),
-    ("inpaint", "Inpaint", {"steps": "20"}),
-    ("super_resolve", "Super-resolve", {}),
-    ("translate", "Translate", {"steps": "20"}),
-    ("sketch_to_image", "Sketch to image", {}),
-    ("paint_features", "Paint features", {"steps": "20"}),
-    ("invert", "Invert", {"steps": "20"}),
-    ("interpolate", "Interpolate", {"steps": "10"}),
-    ("visualize_feature", "Visualize a feature", {"steps": "20"}),
-    ("style_transfer", "Style transfer", {"steps": "10"}),
-]
-IMAGE_TABS = {"inpaint", "super_resolve", "translate", "sketch_to_image", "paint_features", "invert", "interpolate",
-              "style_transfer"}
+TYPED = {"generate": {"seed": "7", "steps": "20"}, "inpaint": {"steps": "20"}, "translate": {"steps": "20"},
+         "paint_features": {"steps": "20"}, "invert": {"steps": "20"}, "interpolate": {"steps": "10"},
+         "visualize_feature": {"steps": "20"}, "style_transfer": {"steps": "10"}}
+TABS = [(task.name, task.title, TYPED.get(task.name, {})) for task in registry.all_tasks()]
+# Tabs whose first example sets an image: their result is shown beside that input in the input | result slider.
+IMAGE_TABS = {task.name for task in registry.all_tasks()
+              if any(task.examples[0].get(i.name) for i in task.inputs if i.kind in ("image", "sketch"))}
+STRIP_WIDTHS = (1280, 800)  # a laptop window and a narrow one: every tab must be in the strip at both
 
 # Where each displayed <img> really shows pixels: its object-fit content box and the box its scrolling or
 # clipping ancestors leave visible.
@@ -220,7 +214,9 @@ def test_every_tab_runs_its_first_example_with_settings_open(page, task, title, 
     gallery = shown_images(page, f"#gallery-{task}")
     assert_whole_and_enlarged(gallery, f"{task} result")
     assert not page.locator(f"#comparison-{task}").is_visible(), "comparison panel shown with compare off"
-    if task in IMAGE_TABS:
+    if task in IMAGE_TABS:  # the slider is filled by its own listener after the run: wait for both sides
+        page.wait_for_function("(s) => document.querySelectorAll(s + ' img').length === 2",
+                               arg=f"#before-after-{task}")
         pair = shown_images(page, f"#before-after-{task}")
         assert len(pair) == 2, "the input | result slider shows no pair"
         assert_whole_and_enlarged(pair, f"{task} input | result")
@@ -240,6 +236,24 @@ def test_every_tab_runs_its_first_example_with_settings_open(page, task, title, 
         shown_recipe = re.sub(r"\s+", "", page.locator("#recipe-generate").inner_text())  # one token per line
         assert '"seed":7,' in shown_recipe and '"steps":20,' in shown_recipe
     screenshot(page, task)
+
+
+@pytest.mark.parametrize("width", STRIP_WIDTHS)
+def test_every_tab_is_in_the_tab_strip(browser, url, width):
+    """Catches tabs pushed into Gradio's "⋯" overflow menu (Models and Results were, once Refine was added)."""
+    visitor = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        visitor.set_default_timeout(PAGE_TIMEOUT_MS)
+        visitor.goto(url)
+        visitor.wait_for_selector("#run-generate")
+        shown = [tab.inner_text() for tab in visitor.get_by_role("tab").all() if tab.is_visible()]
+        assert shown[:len(TABS)] == [title for _, title, _ in TABS] and shown[len(TABS):] == ["Models", "Results"]
+        for title in shown:
+            box = visitor.get_by_role("tab", name=title, exact=True).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"tab {title} is cut off at {width} px"
+        screenshot(visitor, f"tab-strip-{width}")
+    finally:
+        visitor.close()
 
 
 def test_share_link_reopens_the_same_images_and_settings(page, browser, url):
@@ -329,6 +343,42 @@ def test_compare_shows_both_models_side_by_side_only_when_on(page):
     screenshot(page, "compare")
     page.click("#compare-generate input")
     page.locator("#comparison-generate").wait_for(state="hidden")
+    text_field(page, "generate-steps").fill("")
+
+
+def test_compare_across_robustness_shows_each_level_captioned(page):
+    """The ladder as a visitor uses it: the ε slider sets the model dropdown (and back), and Compare across
+    robustness fills one strip with the embedded pair, each image under its ε and clean accuracy. Catches a
+    slider that leaves the model as it was, a strip with one image or uncaptioned ones, the same image twice,
+    and small images shown blurred."""
+    panel = open_tab(page, "Generate")
+    load_first_example(panel)
+    model = panel.get_by_label("model").first
+    level = panel.locator(".ladder-level input[type=range]").first
+    level.fill("0")
+    page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-standard')", arg=model.element_handle())
+    label = panel.locator(".ladder-level").first.element_handle()  # the dropdown's .change relabels the slider
+    page.wait_for_function("(el) => el.innerText.includes('ε=0 (standard) · clean 88.5%')", arg=label)
+    level.fill("1")
+    page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-l2-0.5')", arg=model.element_handle())
+    open_settings(page, "generate")
+    text_field(page, "generate-steps").fill("5")
+    page.click("#ladder-run-generate")
+    page.wait_for_function("""() => {
+        const strip = document.querySelector('#ladder-generate');
+        return (strip && strip.querySelectorAll('img').length === 2 && !strip.innerText.includes('running'))
+            || document.querySelector('.toast-body.error');
+    }""", timeout=RUN_TIMEOUT_MS)
+    assert error_toasts(page) == []
+    strip = page.locator("#ladder-generate")
+    text = strip.inner_text()
+    assert "ε=0 (standard) · clean 88.5%" in text and "ε=0.5 (L2) · clean 81.8%" in text
+    images = shown_images(page, "#ladder-generate")
+    assert_whole_and_enlarged(images, "robustness strip")
+    standard, robust = (np.asarray(Image.open(io.BytesIO(png_at(image["src"])))) for image in images)
+    assert standard.shape == robust.shape and not np.array_equal(standard, robust)
+    strip.scroll_into_view_if_needed()
+    screenshot(page, "ladder")
     text_field(page, "generate-steps").fill("")
 
 

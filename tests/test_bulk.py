@@ -47,15 +47,14 @@ def test_lockstep_runs_one_batch_in_item_order_and_matches_solo_runs(tiny_model,
     monkeypatch.setattr(lockstep, "pgd_batch", recording)
     monkeypatch.setenv("ROBUST_SYNTH_BATCH_IMAGES", "8")
     jobs = [(3, 11), (5, 12), (3, 13), (9, 14)]
-    calls_to_run = [partial(tasks.generate, tiny_model, target=c, n=1, seed=s, steps=2, return_tensors=True)
-                    for c, s in jobs]
+    calls_to_run = [partial(tasks.generate, tiny_model, target=c, n=1, seed=s, steps=2) for c, s in jobs]
     outputs = run_together(calls_to_run + [partial(tasks.generate, tiny_model, target="no such class")])
     assert len(calls) == 1 and len(calls[0]) == 4
     for x0, (c, s) in zip(calls[0], jobs):
         torch.testing.assert_close(x0, seeds.sample(tiny_model, torch.tensor([c]), torch.Generator().manual_seed(s)))
     monkeypatch.setenv("ROBUST_SYNTH_BATCH_IMAGES", "1")
-    for (_, _, x), (c, s) in zip(outputs, jobs):
-        torch.testing.assert_close(x, tasks.generate(tiny_model, c, n=1, seed=s, steps=2, return_tensors=True)[2], **TOL)
+    for (images, _), (c, s) in zip(outputs, jobs):
+        torch.testing.assert_close(images.tensor, tasks.generate(tiny_model, c, n=1, seed=s, steps=2)[0].tensor, **TOL)
     assert isinstance(outputs[4], ValueError) and "unknown class" in str(outputs[4])
 
 

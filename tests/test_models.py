@@ -104,7 +104,8 @@ def test_the_standard_model_names_the_class_of_what_the_robust_model_draws(priva
     10 for the seeds themselves, 1-4 of 10 when a randomly initialised network draws). Catches a robust model whose
     gradients carry no class features, and a standard model that cannot classify."""
     robust, standard = (load_model(name) for name in EMBEDDED)
-    _, recipe, x = rs.generate(robust, list(models.CIFAR10_CLASSES), n=1, steps=10, seed=0, return_tensors=True)
+    images, recipe = rs.generate(robust, list(models.CIFAR10_CLASSES), n=1, steps=10, seed=0)
+    x = images.tensor
     assert recipe["params"]["target_index"] == list(range(10))
     named = standard.classify(x).argmax(1)
     assert (named == torch.arange(10)).sum() >= 8, [models.CIFAR10_CLASSES[k] for k in named]

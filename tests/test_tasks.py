@@ -59,7 +59,8 @@ def _run(name, model, **kwargs):
 
 @pytest.mark.parametrize("name", CASES)
 def test_task_outputs_recipe_and_descent(name, tiny_model):
-    images, recipe, x = _run(name, tiny_model, return_tensors=True)
+    images, recipe = _run(name, tiny_model)
+    x = images.tensor
     _, _, count, (width, height) = CASES[name]
     assert len(images) == count and all(im.size == (width, height) and im.mode == "RGB" for im in images)
     assert x.shape == (count, 3, height, width) and torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
@@ -73,14 +74,14 @@ def test_task_outputs_recipe_and_descent(name, tiny_model):
 
 @pytest.mark.parametrize("name", ["generate", "invert", "inpaint"])
 def test_same_seed_same_images(name, tiny_model):
-    a = _run(name, tiny_model, seed=7, return_tensors=True)[2]
-    b = _run(name, tiny_model, seed=7, return_tensors=True)[2]
+    a = _run(name, tiny_model, seed=7)[0].tensor
+    b = _run(name, tiny_model, seed=7)[0].tensor
     assert torch.equal(a, b)
 
 
 def test_different_seeds_differ(tiny_model):
-    a = _run("generate", tiny_model, seed=1, return_tensors=True)[2]
-    b = _run("generate", tiny_model, seed=2, return_tensors=True)[2]
+    a = _run("generate", tiny_model, seed=1)[0].tensor
+    b = _run("generate", tiny_model, seed=2)[0].tensor
     assert not torch.equal(a, b)
 
 
@@ -129,7 +130,8 @@ def test_super_resolve_reports_psnr_against_reference(tiny_model):
     from skimage.metrics import peak_signal_noise_ratio
     reference = _photo(3, 32, 32)
     low = np.array(Image.fromarray(reference).resize((8, 8), Image.Resampling.BICUBIC))
-    _, recipe, x = rs.super_resolve(tiny_model, low, factor=4, reference=reference, steps=STEPS, return_tensors=True)
+    images, recipe = rs.super_resolve(tiny_model, low, factor=4, reference=reference, steps=STEPS)
+    x = images.tensor
     metrics, truth = recipe["metrics"], reference.astype(np.float64) / 255
     ours = peak_signal_noise_ratio(truth, x[0].permute(1, 2, 0).double().numpy(), data_range=1.0)
     bicubic = upsample(torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255, (32, 32), "bicubic")
@@ -170,7 +172,8 @@ def test_back_projection_restores_the_low_resolution_image():
 @pytest.mark.parametrize("consistent", [True, False])
 def test_super_resolve_consistency_keeps_the_input(consistent, tiny_model):
     low_img = _photo()[:8, :8]
-    _, recipe, x = _run("super_resolve", tiny_model, consistent=consistent, eps=3.0, step_size=1.0, return_tensors=True)
+    images, recipe = _run("super_resolve", tiny_model, consistent=consistent, eps=3.0, step_size=1.0)
+    x = images.tensor
     low = torch.from_numpy(low_img).permute(2, 0, 1)[None].float() / 255
     error = (downsample(x, 8) - low).abs().max()
     assert recipe["params"]["consistent"] is consistent and "psnr_start" in recipe["metrics"]
@@ -258,7 +261,7 @@ def test_interpolation_frames_are_validated(tiny_model):
 
 def test_interpolation_endpoints_are_the_inputs(tiny_model):
     a, b = _photo(0, 32, 32), _photo(1, 32, 32)
-    x = rs.interpolate(tiny_model, a, b, frames=3, steps=2, return_tensors=True)[2]
+    x = rs.interpolate(tiny_model, a, b, frames=3, steps=2)[0].tensor
     assert (x[0] * 255 - torch.from_numpy(a).permute(2, 0, 1)).abs().max() < 1
     assert (x[-1] * 255 - torch.from_numpy(b).permute(2, 0, 1)).abs().max() < 1
 
@@ -276,7 +279,8 @@ def test_top_features_rank_class_weight_contrast(tiny_model):
 def test_paint_features_raises_the_feature_inside_the_mask_only(tiny_model):
     photo = _photo(0, 32, 32)
     mask = _mask(32, 32)
-    _, recipe, x = rs.paint_features(tiny_model, photo, mask, feature=3, steps=5, return_tensors=True)
+    images, recipe = rs.paint_features(tiny_model, photo, mask, feature=3, steps=5)
+    x = images.tensor
     assert recipe["metrics"]["feature_after"] > recipe["metrics"]["feature_before"]
     outside = torch.from_numpy(_beyond_feather(mask))
     source = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
@@ -415,8 +419,8 @@ def test_windowed_super_resolution_equals_one_window_on_an_input_that_fits(consi
     from robust_synth.tasks.common import TransformedInput
     from robust_synth.tasks.super_resolution import STEP_ROUNDS
     low_img = _photo()[:8, :8]
-    _, recipe, x = rs.super_resolve(tiny_model, low_img, factor=4, consistent=consistent, steps=STEPS,
-                                    return_tensors=True)
+    images, recipe = rs.super_resolve(tiny_model, low_img, factor=4, consistent=consistent, steps=STEPS)
+    x = images.tensor
     low = to_tensor(low_img)
     x0 = upsample(low, 32, "bicubic")
     x0 = back_project(x0, low, START_ROUNDS) if consistent else x0
@@ -491,13 +495,14 @@ def test_windowed_super_resolution_leaves_no_seam(factor, consistent, monkeypatc
     Margin: over tiny-model seeds 0-4 blended seams measured 0.68-1.10× the inside difference, pasted 1.35-3.6×."""
     from robust_synth.tasks import windows
     model, photo = _blurred_tiny_model(), _photo(0, 32, 40)
-    settings = dict(factor=factor, consistent=consistent, steps=6, eps=3.0, step_size=0.75, return_tensors=True)
-    _, recipe, x = rs.super_resolve(model, photo, **settings)
+    settings = dict(factor=factor, consistent=consistent, steps=6, eps=3.0, step_size=0.75)
+    images, recipe = rs.super_resolve(model, photo, **settings)
+    x = images.tensor
     assert recipe["layout"]["count"] > 4 and x.shape[-2:] == (32 * factor, 40 * factor)
     for seam, inside in _seam_and_inside(x[0], recipe["layout"], factor):
         assert seam <= SEAM_MARGIN * inside
     monkeypatch.setattr(windows.WindowLayout, "blend", _paste_owned_parts)
-    _, _, pasted = rs.super_resolve(model, photo, **settings)
+    pasted = rs.super_resolve(model, photo, **settings)[0].tensor
     assert any(seam > SEAM_MARGIN * inside for seam, inside in _seam_and_inside(pasted[0], recipe["layout"], factor))
 
 
@@ -506,13 +511,13 @@ def test_super_resolution_in_several_engine_calls_matches_one_call(tiny_model, m
     dropped or reordered chunks and a progress bar that restarts for each one."""
     from robust_synth.tasks import common
     photo = _photo(0, 24, 30)
-    one = rs.super_resolve(tiny_model, photo, factor=4, steps=2, return_tensors=True)
+    one = rs.super_resolve(tiny_model, photo, factor=4, steps=2)
     monkeypatch.setattr(common, "PIXELS_PER_BATCH", 5 * 32 * 32)
     seen = []
-    many = rs.super_resolve(tiny_model, photo, factor=4, steps=2, return_tensors=True,
+    many = rs.super_resolve(tiny_model, photo, factor=4, steps=2,
                             callback=lambda step, total, x: seen.append((step, total, len(x))))
     calls = -(-one[1]["layout"]["count"] // 5)
-    assert calls > 1 and torch.allclose(one[2], many[2], atol=1e-5)
+    assert calls > 1 and torch.allclose(one[0].tensor, many[0].tensor, atol=1e-5)
     assert [s[:2] for s in seen] == [(k, 2 * calls) for k in range(1, 2 * calls + 1)]
 
 

@@ -1,4 +1,5 @@
-"""One app endpoint per registered task: its app inputs, then the settings and compare, named as the library's."""
+"""Two app endpoints per registered task (its run, and its run across robustness levels): its app inputs, then the
+settings and compare, named as the library's."""
 import inspect
 
 import gradio as gr
@@ -7,7 +8,8 @@ from .. import registry
 from . import values as v
 from .admission import measured
 from .errors import clear_errors
-from .gpu import gpu_handler
+from .gpu import estimate_seconds, gpu_handler, ladder_seconds
+from .ladder import run_ladder
 from .running import run_task
 
 AFTER_INPUTS = (*registry.SETTINGS, "compare")  # every endpoint's last parameters: the Settings accordion's fields
@@ -32,17 +34,38 @@ def library_kwargs(task: registry.Task, values: dict) -> dict:
         return {**kwargs, **v.run_settings(*(values[name] for name in registry.SETTINGS))}
 
 
-def endpoint(task: registry.Task):
-    """The streaming handler of `task`'s endpoint (named task.name), wrapped for ZeroGPU and timed for admission."""
+def ladder_name(task: registry.Task) -> str:
+    return f"{task.name}_ladder"
+
+
+def _handler(task: registry.Task, name: str, doc: str, run):
+    """A handler named `name` with the task's endpoint signature; run(values) yields its outputs."""
     declared = signature(task)
 
     def handler(*args, **kwargs):
         bound = declared.bind(*args, **kwargs)
         bound.apply_defaults()
-        values = bound.arguments
+        yield from run(bound.arguments)
+
+    handler.__signature__, handler.__name__, handler.__qualname__ = declared, name, name
+    handler.__doc__, handler.__annotations__ = doc, {"request": gr.Request}
+    return handler
+
+
+def endpoint(task: registry.Task):
+    """The streaming handler of `task`'s endpoint (named task.name), wrapped for ZeroGPU and timed for admission."""
+    def run(values):
         yield from run_task(task.fn, library_kwargs(task, values), values["compare"], values["request"],
                             values["progress"])
+    handler = _handler(task, task.name, task.description, run)
+    return measured(task.name, gpu_handler(handler, lambda values: estimate_seconds(task.name, values)))
 
-    handler.__signature__, handler.__name__, handler.__qualname__ = declared, task.name, task.name
-    handler.__doc__, handler.__annotations__ = task.description, {"request": gr.Request}
-    return measured(task.name, gpu_handler(handler))
+
+def ladder_endpoint(task: registry.Task):
+    """The handler of `<task>_ladder`: the same parameters, run on every level of the model's architecture and
+    norm (compare is ignored: the standard level is in the strip); returns (strip, levels)."""
+    def run(values):
+        yield from run_ladder(task.fn, library_kwargs(task, values), values["request"], values["progress"])
+    doc = f"{task.description} Run on every robustness level of the model's architecture, same seed and settings."
+    handler = _handler(task, ladder_name(task), doc, run)
+    return measured(ladder_name(task), gpu_handler(handler, lambda values: ladder_seconds(task.name, values)))

@@ -1,30 +1,84 @@
-"""The ZeroGPU duration a request asks for: steps x pixels x model-size images, from the task's declaration."""
+"""The ZeroGPU duration a request asks for: steps x pixels x images x the architecture's cost, plus a first load."""
+import functools
 import inspect
 
 import spaces
+import torch
 
 from .. import limits, models, registry
+from ..architectures import build
 from . import values as v
 
-PIXEL_STEPS_PER_SECOND = 5e6  # ZeroGPU estimate: about 100 ResNet-50 steps per second on one 224-px image
-STARTUP_SECONDS = 20          # loading a ResNet-50 checkpoint onto the GPU on a worker's first call
+PIXEL_STEPS_PER_SECOND = 5e6  # ResNet-50 on the GPU: about 100 steps per second on one 224-px image (assumed)
+# Seconds per pixel-step relative to ResNet-50 at 224 px, one image, measured on this project's CPU by
+# `python benchmarks/arch_cost.py --repeats 20` (2 threads, torch 2.14.1; README, "Measured speed"): the GPU's
+# ratios are unmeasured.
+RELATIVE_COST = {"resnet18": 0.40, "resnet50": 1.0, "wide_resnet50_2": 2.43, "wide_resnet50_4": 8.72,
+                 "densenet161": 2.13, "mnasnet1_0": 0.28, "mobilenet_v2": 0.29, "resnext50_32x4d": 1.08,
+                 "shufflenet_v2_x1_0": 0.22, "vgg16_bn": 2.17, "vgg19": 2.47, "cifar_resnet": 2.58}
+LOAD_SECONDS = 20   # the first load of a ResNet-50 checkpoint on a worker (read, convert, to the GPU); scaled by size
+MIN_SECONDS = 5     # a GPU call's own overhead (inputs and model to the device): an allowance, unmeasured
+REFERENCE_ARCH = "resnet50"
 
 
+@functools.lru_cache(maxsize=None)
+def parameter_count(arch: str, num_classes: int = 1000) -> int:
+    """The architecture's number of weights (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        net, _ = build(arch, num_classes)
+    return sum(p.numel() for p in net.parameters())
 
-def estimate_seconds(task: str, values: dict) -> int:
-    """GPU seconds to ask ZeroGPU for: steps x pixels x images (x2 with the comparison), within the time limit.
 
-    `values` are the handler's arguments as the UI or a client sent them (numbers may be text; empty = default).
-    """
-    spec = models.REGISTRY.get(values.get("model") or "", None)
+def load_seconds(spec: models.ModelSpec | None) -> float:
+    """The one-off load, charged only when this worker has not loaded the model yet; in proportion to its size."""
+    if spec is None:
+        return LOAD_SECONDS
+    if models.is_loaded(spec.name):
+        return 0.0
+    return LOAD_SECONDS * parameter_count(spec.arch, spec.num_classes) / parameter_count(REFERENCE_ARCH)
+
+
+def work_seconds(task: str, values: dict, spec: models.ModelSpec | None) -> float:
+    """The PGD work: steps x pixels x images (x2 with the comparison) at the architecture's cost per pixel-step."""
     input_side = spec.input_size if spec else 224
     side = _known_number(values.get("size"), "size") or input_side
     counts = {name: _known_number(values.get(name), name) for name in ("n", "frames", "factor")}
     declared = registry.get(task)
     images = declared.images_per_run({**values, **counts}, input_side)
     steps = _known_number(values.get("steps"), "steps") or declared.default_steps(input_side)
-    work = steps * side * side * images * (2 if values.get("compare") else 1)
-    return int(min(limits.current().max_seconds, STARTUP_SECONDS + work / PIXEL_STEPS_PER_SECOND))
+    cost = RELATIVE_COST[spec.arch] if spec else 1.0
+    return steps * side * side * images * cost / PIXEL_STEPS_PER_SECOND
+
+
+def _run_seconds(task: str, values: dict, model: str | None) -> float:
+    spec = models.REGISTRY.get(model or "", None)
+    seconds = load_seconds(spec) + work_seconds(task, values, spec)
+    if values.get("compare") and spec and (standard := models.STANDARD_COUNTERPART.get(spec.name)):
+        standard = models.get_spec(standard)
+        seconds += load_seconds(standard) + work_seconds(task, values, standard)
+    return seconds
+
+
+def _clamped(seconds: float) -> int:
+    return int(min(limits.current().max_seconds, max(MIN_SECONDS, seconds)))
+
+
+def estimate_seconds(task: str, values: dict) -> int:
+    """GPU seconds to ask ZeroGPU for one run (and its comparison), within the time limit.
+
+    `values` are the handler's arguments as the UI or a client sent them (numbers may be text; empty = default).
+    """
+    return _clamped(_run_seconds(task, values, values.get("model")))
+
+
+def ladder_seconds(task: str, values: dict) -> int:
+    """GPU seconds for the run on every level of the model's ladder that can be had here, within the time limit."""
+    try:
+        rungs = models.ladder(values.get("model") or "")
+    except ValueError:  # an unknown model: the handler reports it
+        return _clamped(_run_seconds(task, values, None))
+    usable = [level["name"] for level in rungs if models.is_usable(models.get_spec(level["name"]))]
+    return _clamped(sum(_run_seconds(task, {**values, "compare": False}, name) for name in usable))
 
 
 def _known_number(value, name: str):
@@ -35,12 +89,11 @@ def _known_number(value, name: str):
         return None
 
 
-def gpu_handler(handler):
-    """@spaces.GPU with a duration computed from the request's arguments (a no-op off ZeroGPU)."""
+def gpu_handler(handler, seconds):
+    """@spaces.GPU with a duration seconds(arguments) from the request's arguments (a no-op off ZeroGPU)."""
     signature = inspect.signature(handler)
 
     def duration(*args, **kwargs):
-        values = signature.bind_partial(*args, **kwargs).arguments
-        return estimate_seconds(handler.__name__, values)
+        return seconds(signature.bind_partial(*args, **kwargs).arguments)
 
     return spaces.GPU(duration=duration)(handler)

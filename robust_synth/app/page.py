@@ -29,16 +29,19 @@ document.addEventListener("load", (event) => {{
 LAUNCH_OPTIONS = {"css": CSS, "head": HEAD}  # Gradio 6 takes page styling at launch(), not in Blocks()
 
 
-def models_tab() -> None:
-    """The registered models as a table (availability checked on every page load) and a model's searchable classes."""
-    with gr.Tab("Models", id="models"):
+def models_tab() -> tuple[gr.Markdown, gr.Dataframe]:
+    """The registered models as a table and a model's searchable classes; returns the note and table that every page
+    load refreshes (refresh_models)."""
+    with gr.Tab("Models", id="models", alignment="right"):
         gr.Markdown("Every registered model. **embedded**: ships with the app; **cached**: downloaded before; "
                     "**downloadable**: fetched on its first run; **unavailable offline**: not cached and its host "
                     "cannot be reached, so it cannot run here.")
-        gr.Markdown(p.availability_note)
-        gr.Dataframe(p.models_table, headers=p.MODEL_COLUMNS, interactive=False, wrap=True, max_height=800,
-                     column_widths=["21%", "8%", "7%", "13%", "7%", "13%", "7%", "12%", "12%"],
-                     elem_id="models-table", show_search="filter")
+        note = gr.Markdown()
+        with gr.Accordion("Model families: papers, licences, clean accuracy", open=False, elem_id="model-families"):
+            gr.Markdown(p.family_cards())
+        table = gr.Dataframe(headers=p.MODEL_COLUMNS, interactive=False, wrap=True, max_height=800,
+                             column_widths=["21%", "8%", "7%", "13%", "7%", "13%", "7%", "12%", "12%"],
+                             elem_id="models-table", show_search="filter")
         with gr.Row():
             chosen = gr.Dropdown(list(models.REGISTRY), value=p.EMBEDDED_PAIR[0], label="classes of model",
                                  filterable=True)
@@ -46,6 +49,7 @@ def models_tab() -> None:
                                max_height=400, show_search="search", elem_id="models-classes")
         chosen.change(p.class_table, chosen, classes, api_visibility="private", show_progress="hidden")
         gr.api(p.list_models, api_name="models")
+    return note, table
 
 
 def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, images=None) -> dict:
@@ -71,13 +75,14 @@ def history_components() -> tuple:
     """This session's results (state, thumbnails, share links), created before the tabs that add to them."""
     return (gr.State([]),
             gr.Gallery(label="this session's results (newest first)", columns=8, fit_columns=False,
-                       object_fit="contain", interactive=False, elem_id="history", elem_classes=["result-view"], render=False),
+                       object_fit="contain", interactive=False, elem_id="history", elem_classes=["result-view"],
+                       render=False),
             gr.Markdown(r.history_links([]), elem_id="history-links", render=False))
 
 
 def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
     every_field = [c for form in forms.values() for c in (*form.fields.values(), *form.outputs)]
-    with gr.Tab("Results", id="results"):
+    with gr.Tab("Results", id="results", alignment="right"):
         gr.Markdown("This session's results, with their share links; reopen a shared result; or load a result "
                     "PNG / recipe JSON into its tab to re-run it.")
         for component in history[1:]:
@@ -125,20 +130,24 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="robust-synth") as demo:
         gr.Markdown(INTRO)
         history = history_components()
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab stays visible, however many tasks
             forms = {task.name: task_tab(task, lim, default, p.EMBEDDED_PAIR[0], history)
                      for task in registry.all_tasks()}
-            models_tab()
+            note, table = models_tab()
             restore, restore_outputs = results_tab(forms, tabs, history)
         pickers = [form.fields["model"] for form in forms.values()]
-        demo.load(refresh_pickers, None, pickers, api_visibility="private", show_progress="hidden")
+        demo.load(refresh_models(len(pickers)), None, [*pickers, note, table], api_visibility="private",
+                  show_progress="hidden")
         demo.load(restore, None, restore_outputs, api_visibility="private")
     demo.queue(max_size=lim.queue_size, default_concurrency_limit=1)  # max_size is only a memory backstop:
     queue_gate.install(demo)  # task requests are refused by expected wait (admission.py) long before it
     return demo
 
 
-def refresh_pickers() -> list:
-    """Every model picker's labels with the availability as of this page load."""
-    choices = p.model_choices()
-    return [gr.Dropdown(choices=choices)] * len(registry.all_tasks())
+def refresh_models(pickers: int):
+    """The page-load handler: `pickers` model pickers' labels, the Models tab's note and table, all with the
+    availability as of this load (private: not an API endpoint, unlike a component whose value is a function)."""
+    def refresh() -> list:
+        choices = gr.Dropdown(choices=p.model_choices())
+        return [choices] * pickers + [p.availability_note(), p.models_table()]
+    return refresh

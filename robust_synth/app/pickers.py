@@ -8,7 +8,9 @@ from ..tasks import top_features
 from . import values as v
 from .errors import clear_errors
 
-PREFERRED_MODELS = ("imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")  # best first; the embedded one works offline
+# Fastest first: on CPU a ResNet-18 PGD step takes about 0.4 of a ResNet-50's at 224 px
+# (benchmarks/arch_cost.py) and it has under half the weights to load; the embedded model works offline.
+PREFERRED_MODELS = ("imagenet-resnet18-l2-3", "imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")
 EMBEDDED_PAIR = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard")
 EXAMPLE_CLASS = {"cifar10": "horse", "imagenet": "goldfinch"}
 
@@ -16,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def default_model() -> str:
-    """The best model usable now: the hub robust ResNet-50 when cached, else the embedded CIFAR-10 one."""
+    """The fastest robust model usable now: the hub robust ResNet-18 (the Space preloads it), else ResNet-50, when
+    cached; else the embedded CIFAR-10 one."""
     for name in PREFERRED_MODELS:
         if models.is_available(models.get_spec(name)):
             return name
@@ -64,6 +67,38 @@ def models_table() -> list[list]:
     return [row(spec) for spec in sorted(models.REGISTRY.values(), key=_usable_first)]
 
 
+def family_cards() -> str:
+    """One card line per model family for the Models tab: its paper, licence, and each level's clean top-1 where
+    it is known (MadryLab's published table; the embedded models' own measurements, robust accuracy included)."""
+    families = {}
+    for spec in models.REGISTRY.values():
+        families.setdefault(spec.family, []).append(spec)
+    return "\n".join(_family_card(family, specs) for family, specs in families.items())
+
+
+def _family_card(family: str, specs: list) -> str:
+    first = specs[0]
+    specs = sorted(specs, key=lambda s: (s.robust and s.robustness["norm"] == "linf",
+                                         s.robustness["eps"] if s.robust else 0))
+    sources = "; ".join(sorted({source for source in (models.clean_accuracy(s)[1] for s in specs) if source}))
+    levels = "; ".join(_level_numbers(spec) for spec in specs)
+    return (f"- **{family}** (`{first.arch}`): {first.citation}; licence {first.license}. "
+            f"Clean top-1, {sources}: {levels}.")
+
+
+def _level_numbers(spec) -> str:
+    accuracy = models.clean_accuracy(spec)[0]
+    level = f"{NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
+    text = f"{level} {'not published' if accuracy is None else f'{accuracy:.2%}'}"
+    metrics = models.describe(spec)["metrics"] if spec.source == "embedded" else None
+    if metrics and "robust_acc" in metrics:
+        text += (f" (PGD-{metrics['steps']} {NORMS[metrics['norm']]} ε={metrics['eps']:g}: "
+                 f"{metrics['robust_acc']:.1%} of {metrics['n_robust']} images")
+        text += f", AutoAttack {metrics['autoattack_acc']:.1%} of {metrics['n_autoattack']})" \
+            if "autoattack_acc" in metrics else ")"
+    return text
+
+
 def availability_note() -> str:
     """A line for the Models tab when some models cannot run here (offline and not cached), else nothing."""
     unusable = [spec.name for spec in models.REGISTRY.values() if not models.is_usable(spec)]
@@ -105,15 +140,19 @@ def unusable_reason(model: str) -> str | None:
             "(offline?); pick an embedded cifar10 model or one marked cached")
 
 
-def model_changed(model: str, with_default_class: bool = True):
-    """New class choices for a model; says when its weights cannot be had or still have to be downloaded."""
+def model_changed(model: str, target=None, with_default_class: bool = True):
+    """New class choices for a model, keeping a target it also has; says when its weights cannot be had or
+    still have to be downloaded."""
     spec = models.get_spec(model)
     reason = unusable_reason(model)
     if reason:
         gr.Warning(reason)
     elif models.availability(spec) == "downloadable":
         gr.Info(f"{model} is downloaded on its first run, which then takes longer")
-    return gr.Dropdown(choices=class_choices(model), value=example_class(model) if with_default_class else None)
+    names = class_choices(model)
+    kept = target if target in names or (isinstance(target, int) and 0 <= target < len(names)) else None
+    return gr.Dropdown(choices=names, value=kept if kept is not None else
+                       example_class(model) if with_default_class else None)
 
 
 def run_button(model: str):

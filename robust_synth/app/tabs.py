@@ -1,14 +1,15 @@
-"""A task's tab built from its declaration: its widgets, Run/Stop wired to its endpoint, its results and examples."""
+"""A task's tab built from its declaration: its widgets, Run/Stop and Compare across robustness wired to its two
+endpoints, its results and examples."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 
-from .. import limits, registry
+from .. import limits, models, registry
 from . import pickers as p
 from . import results as r
 from . import values as v
-from .endpoints import AFTER_INPUTS, endpoint
+from .endpoints import AFTER_INPUTS, endpoint, ladder_endpoint, ladder_name
 from .running import arm_stop, disarm_stop, stop
 from .widgets import settings, widget
 
@@ -65,15 +66,20 @@ def show_before_after(image, gallery):
 
 # ----- the tab ------------------------------------------------------------------------------------------------------
 
-def wire(form: TaskForm, task: registry.Task, run: gr.Button, stop_button: gr.Button, history: tuple,
-         before_after) -> None:
+def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, history: tuple, before_after) -> None:
     """Run -> Stop enabled -> the task's API endpoint (inputs in the endpoint's parameter order) -> Stop disabled;
-    a finished run joins the session's history and, on image tabs, the input | result slider."""
+    a finished run joins the session's history and, on image tabs, the input | result slider. Compare across
+    robustness runs the same way through `<task>_ladder` into the strip."""
     name = task.name
-    names = [i.name for i in task.app_inputs] + list(AFTER_INPUTS)
+    run, compare_levels, stop_button = buttons
+    inputs = [form.fields[n] for n in [i.name for i in task.app_inputs] + list(AFTER_INPUTS)]
 
     def arm(request: gr.Request):
         return arm_stop(name, request)
+
+    def arm_ladder(model, request: gr.Request):
+        levels = len(models.ladder(model)) if model in models.REGISTRY else 2
+        return arm_stop(name, request), gr.Gallery(value=None, visible=True, columns=levels)
 
     def disarm(request: gr.Request):
         return disarm_stop(name, request)
@@ -81,12 +87,20 @@ def wire(form: TaskForm, task: registry.Task, run: gr.Button, stop_button: gr.Bu
     def stop_run(request: gr.Request):
         stop(name, request)
 
-    armed = run.click(arm, None, stop_button, queue=False, api_visibility="private", show_progress="hidden")
-    event = armed.then(endpoint(task), [form.fields[n] for n in names], list(form.outputs), api_name=name,
-                       concurrency_limit=limits.current().concurrent_requests, concurrency_id="gpu",  # >1: requests share
-                       preprocess=False)  # PGD batches (robust_synth.batching); the library validates inputs
-    for ended in (event.success, event.failure):  # Gradio 6.31's page skips .then() listeners after an error
-        ended(disarm, None, stop_button, queue=False, api_visibility="private", show_progress="hidden")
+    def started(armed, handler, outputs, api_name):
+        """The endpoint once Stop is armed, Stop disarmed when it ends. concurrency_limit > 1: requests share PGD
+        batches (robust_synth.batching); preprocess=False: the library validates the inputs; success and failure
+        both disarm, since Gradio 6.31's page skips .then() listeners after an error."""
+        event = armed.then(handler, inputs, outputs, api_name=api_name, preprocess=False,
+                           concurrency_limit=limits.current().concurrent_requests, concurrency_id="gpu")
+        for ended in (event.success, event.failure):
+            ended(disarm, None, stop_button, **private)
+        return event
+
+    private = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    event = started(run.click(arm, None, stop_button, **private), endpoint(task), list(form.outputs), name)
+    started(compare_levels.click(arm_ladder, form.fields["model"], [stop_button, strip[0]], **private),
+            ladder_endpoint(task), list(strip), ladder_name(task))
     gallery, comparison, recipe = form.outputs
     state, thumbnails, links = history
     event.success(comparison_view, recipe, comparison, api_visibility="private", show_progress="hidden")
@@ -99,8 +113,18 @@ def wire(form: TaskForm, task: registry.Task, run: gr.Button, stop_button: gr.Bu
     stop_button.click(stop_run, None, None, api_visibility="private", queue=False)
     form.fields["compare"].change(lambda on: gr.ImageSlider(visible=on), form.fields["compare"], comparison,
                                   api_visibility="private", show_progress="hidden")
-    form.fields["model"].change(p.run_button, form.fields["model"], run, api_visibility="private",
-                                show_progress="hidden")
+    form.fields["model"].change(lambda model: (p.run_button(model),) * 2, form.fields["model"], [run, compare_levels],
+                                api_visibility="private", show_progress="hidden")
+
+
+def robustness_strip(task: str) -> tuple:
+    """The strip Compare across robustness fills (one captioned image per level) and the levels as JSON."""
+    strip = gr.Gallery(label="across robustness (same seed and settings; ε and clean top-1 under each)",
+                       columns=2, format="png", preview=False, object_fit="contain", interactive=False,
+                       visible=False, elem_id=f"ladder-{task}", elem_classes=["result-view"])
+    with gr.Accordion("Levels (JSON)", open=False, elem_id=f"ladder-{task}-accordion"):
+        levels = gr.JSON(label="levels", elem_id=f"ladder-{task}-levels")
+    return strip, levels
 
 
 def first_image(task: registry.Task) -> registry.Input | None:
@@ -134,10 +158,12 @@ def task_tab(task: registry.Task, lim: limits.Limits, default: str, example_mode
                     run = gr.Button("Run", variant="primary", elem_id=f"run-{task.name}", scale=3)
                     stop_button = gr.Button("Stop", variant="stop", elem_id=f"stop-{task.name}", interactive=False,
                                             scale=1)
+                compare_levels = gr.Button("Compare across robustness", elem_id=f"ladder-run-{task.name}")
             with gr.Column():
                 outputs, before_after = result_outputs(task.name, first_image(task) is not None)
+        strip = robustness_strip(task.name)
         form = TaskForm(task.name, fields, outputs)
-        wire(form, task, run, stop_button, history, before_after)
+        wire(form, task, (run, compare_levels, stop_button), strip, history, before_after)
         if task.examples:
             rows, names = example_rows(task, example_model)
             gr.Examples(rows, [fields[name] for name in names],

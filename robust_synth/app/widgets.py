@@ -3,13 +3,33 @@ import gradio as gr
 
 from .. import limits, registry
 from ..limits import MAX_SEED
+from . import ladder
 from . import pickers as p
 from . import values as v
 
 
 def model_picker(default: str, label: str = "") -> gr.Dropdown:
-    return gr.Dropdown(p.model_choices(), value=default, label=label or "model", filterable=True,
-                       info="Robust models give recognisable images; standard ones give noise-like changes.")
+    """The model dropdown (the endpoint's parameter) under the robustness ladder: architecture, norm, ε level.
+
+    The ladder's .input events (the visitor's) set the dropdown; the dropdown's .change sets the ladder controls,
+    which does not fire their .input again, so neither loops.
+    """
+    family, norm, index = ladder.position(default)
+    with gr.Group():
+        with gr.Row():
+            architecture = gr.Dropdown(ladder.families(), value=family, label="architecture", scale=2,
+                                       elem_classes=["ladder-architecture"])
+            norms = gr.Radio(ladder.norm_choices(family), value=norm, label="norm", scale=1,
+                             elem_classes=["ladder-norm"])
+        level = gr.Slider(**ladder.slider_settings(family, norm, index), elem_classes=["ladder-level"])
+        model = gr.Dropdown(p.model_choices(), value=default, label=label or "model", filterable=True,
+                            info="Robust models give recognisable images; standard ones give noise-like changes.")
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
+    architecture.input(ladder.family_picked, [architecture, model], model, **hidden)
+    norms.input(ladder.norm_picked, [architecture, norms, model], model, **hidden)
+    level.input(ladder.level_picked, [architecture, norms, level], model, trigger_mode="always_last", **hidden)
+    model.change(ladder.controls, model, [architecture, norms, level], **hidden)
+    return model
 
 
 def class_picker(model: str, label: str = "target class", value=True) -> gr.Dropdown:
@@ -53,7 +73,7 @@ def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
         for_class = class_picker(model.value, "suggest features for class")
         suggest = gr.Button("Suggest", size="sm")
         picks = gr.Dropdown([], label="top features", interactive=True)
-    model.input(p.model_changed, model, for_class, api_visibility="private")
+    model.change(p.model_changed, [model, for_class], for_class, api_visibility="private")
     suggest.click(p.suggest_features, [model, for_class], picks, api_visibility="private")
     picks.change(lambda index: index, picks, feature, api_visibility="private", show_progress="hidden")
     return feature
@@ -62,8 +82,8 @@ def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
 def target_picker(model: gr.Dropdown, item: registry.Input) -> gr.Dropdown:
     """The class picker; an optional target starts empty (the task's default: the predicted class)."""
     target = class_picker(model.value, item.label or "target class", value=item.required)
-    model.input(lambda m: p.model_changed(m, with_default_class=item.required), model, target,
-                api_visibility="private")
+    model.change(lambda m, t: p.model_changed(m, t, with_default_class=item.required), [model, target], target,
+                 api_visibility="private")  # .change: the ladder controls set the model too
     return target
 
 

@@ -71,19 +71,12 @@ def _items(task: str, fn, args: dict, options: dict):
     if task == "generate":
         spec = get_spec(args["model"])
         names = class_names(spec)
-        classes = list(range(len(names))) if not args["classes"] else resolve_targets(_Names(names), args["classes"])
+        classes = list(range(len(names))) if not args["classes"] else resolve_targets(names, args["classes"])
         return generation_items(classes, names, args["per_class"], args["seed"])
     per_item = {k: Path(v) for k, v in options.items() if isinstance(v, str) and Path(v).is_dir()}
     for key in per_item:
         options.pop(key)
     return folder_items(args["inputs"], folder_parameter(fn), args["seed"], per_item)
-
-
-class _Names:
-    """What resolve_targets needs of a model (its class names) without loading its weights."""
-
-    def __init__(self, names):
-        self.class_names = names
 
 
 def _settings(task: str, args: dict, options: dict) -> dict:

@@ -16,7 +16,7 @@ from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
-from ..models import load_model
+from ..models import load_model, run_device
 from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
 from ..version import __version__
 
@@ -28,7 +28,7 @@ def resolve_model(model) -> RobustModel:
     """A registered model name or a loaded RobustModel -> RobustModel (unknown name: ValueError)."""
     if not isinstance(model, (str, RobustModel)):
         raise TypeError(f"model must be a registered model name or a RobustModel, got {type(model).__name__}")
-    return load_model(model, "cuda" if torch.cuda.is_available() else "cpu") if isinstance(model, str) else model
+    return load_model(model, run_device()) if isinstance(model, str) else model
 
 
 def _resolve_one(names: list[str], target) -> int:
@@ -50,12 +50,13 @@ def _resolve_one(names: list[str], target) -> int:
     raise ValueError(f"unknown class {target!r} for this model{hint}")
 
 
-def resolve_targets(model: RobustModel, target) -> list[int]:
-    """A class name (case-insensitive), an index, or a list of them -> class indices (ValueError if unknown)."""
+def resolve_targets(class_names: list[str], target) -> list[int]:
+    """A class name (case-insensitive), an index, or a list of them -> indices into class_names (ValueError if
+    unknown)."""
     items = list(target) if isinstance(target, (list, tuple)) else [target]
     if not items:
         raise ValueError("target must name at least one class")
-    return [_resolve_one(model.class_names, t) for t in items]
+    return [_resolve_one(class_names, t) for t in items]
 
 
 IDENTICAL_PSNR = 100.0  # dB reported for identical images (the ratio itself is infinite)
@@ -73,17 +74,20 @@ def load_full(image, *, name: str = "image") -> torch.Tensor:
 
 
 class TaskImages(list):
-    """A task's result images at the user's resolution (a plain list of PIL images), plus `model_resolution`.
+    """A task's result images at the user's resolution (a plain list of PIL images), plus `model_resolution`
+    and `tensor`.
 
     model_resolution holds what the model itself produced at its input size: for the masked tasks one square per
     region, for the whole-image tasks the model's square without its padding. Where a task works at the model's
     size anyway (generation, interpolation, visualisation from noise, super-resolution's windows are blended into
     the main result) it is the same list. The recipe's "model_resolution" entry is present only when they differ.
+    tensor: the images as one (B, 3, H, W) CPU float tensor in [0, 1], before rounding to 8 bits (for measuring).
     """
 
-    def __init__(self, images, model_resolution=None):
+    def __init__(self, images, model_resolution=None, tensor: torch.Tensor | None = None):
         super().__init__(images)
         self.model_resolution = list(self) if model_resolution is None else list(model_resolution)
+        self.tensor = tensor
 
 
 @torch.no_grad()
@@ -193,9 +197,9 @@ class Run:
         loss = objective((net or self.model)(x, layers=objective.layers), x).float()
         return PGDResult(x, loss, [], 0, True)
 
-    def finish(self, result: PGDResult, metrics: dict | None = None, return_tensors: bool = False, *,
-               output: torch.Tensor | None = None, model_output=None, layout: dict | None = None, **params):
-        """(images, recipe) or, with return_tensors, (images, recipe, x): x is the (B, 3, H, W) CPU tensor of images.
+    def finish(self, result: PGDResult, metrics: dict | None = None, *, output: torch.Tensor | None = None,
+               model_output=None, layout: dict | None = None, **params):
+        """(images, recipe): the TaskImages (with their float tensor) and the run's recipe.
 
         output: the results at the user's resolution (default result.x: the task works at the model's size).
         model_output: the model's own results at its input size where they differ from output (tensor or list of
@@ -204,14 +208,14 @@ class Run:
         """
         x = (result.x if output is None else output).detach().float().cpu().clamp(0, 1)
         model_images = None if model_output is None else [to_pil(xi) for xi in model_output]
-        images = TaskImages([to_pil(xi) for xi in x], model_images)
+        images = TaskImages([to_pil(xi) for xi in x], model_images, tensor=x)
         recipe = self.recipe(result, metrics or {}, params)
         recipe["output_size"] = list(images[0].size)
         if layout is not None:
             recipe["layout"] = _jsonable(layout)
         if model_images:
             recipe["model_resolution"] = {"count": len(model_images), "sizes": [list(im.size) for im in model_images]}
-        return (images, recipe, x) if return_tensors else (images, recipe)
+        return images, recipe
 
     def recipe(self, result: PGDResult, metrics: dict, params: dict) -> dict:
         loss_metrics = {"loss_start": result.losses[0] if result.losses else float(result.loss.mean()),

@@ -51,7 +51,7 @@ def top_features(model, target, k: int = 10) -> list[dict]:
     Returns [{"index": int, "score": float}, ...], best first.
     """
     model = resolve_model(model)
-    c = resolve_targets(model, target)[0]
+    c = resolve_targets(model.class_names, target)[0]
     weight = _classifier_weight(model)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= weight.shape[1]:
         raise ValueError(f"k must be an integer between 1 and {weight.shape[1]}, got {k!r}")
@@ -60,8 +60,7 @@ def top_features(model, target, k: int = 10) -> list[dict]:
     return [{"index": int(i), "score": round(float(s), 6)} for s, i in zip(best.values, best.indices)]
 
 
-def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-                   return_tensors: bool = False):
+def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """Add feature `feature` (an index of R(x); see top_features) inside the white part of `mask`.
 
     Works like inpaint at the image's own resolution: a square region around each painted area goes to the model,
@@ -83,7 +82,7 @@ def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=N
     painted = paste(np.asarray(img), editable[0, 0].numpy().astype(bool), regions, result.x.detach().clamp(0, 1),
                     starts=x0)
     return run.finish(result, {"feature_before": before, "feature_after": after, "regions": len(regions)},
-                      return_tensors, output=torch.from_numpy(painted).permute(2, 0, 1)[None] / 255,
+                      output=torch.from_numpy(painted).permute(2, 0, 1)[None] / 255,
                       model_output=result.x, layout=describe(regions, run.side))
 
 

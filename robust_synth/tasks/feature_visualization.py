@@ -14,8 +14,7 @@ from .feature_painting import check_feature
 IMAGENET = Preset(eps=1000.0, step_size=1.0, steps=200)
 
 
-def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-                      return_tensors: bool = False):
+def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """An image that maximally activates feature `feature` of R(x), grown from noise or from `image`.
 
     From noise the result has the model's input size; from an image it has the image's size (framed as in
@@ -30,8 +29,8 @@ def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps
     with torch.no_grad():
         value = run.model(result.x, layers=[objectives.REP])[objectives.REP][:, k].mean().item()
     if framing is None:
-        return run.finish(result, {"feature_value": value}, return_tensors)
-    return finish_framed(run, framing, result, {"feature_value": value}, return_tensors)
+        return run.finish(result, {"feature_value": value})
+    return finish_framed(run, framing, result, {"feature_value": value})
 
 
 register(Task("visualize_feature", visualize_feature, "Visualize a feature",

@@ -65,8 +65,8 @@ class Framing:
                 "full_size": FULL_SIZE_RULE if self.add_to_original else UPSAMPLED_RULE}
 
 
-def finish_framed(run, framing: Framing, result, metrics: dict, return_tensors: bool, **params):
+def finish_framed(run, framing: Framing, result, metrics: dict, **params):
     """run.finish() for a whole-image task: full-size images, the model's own (padding cut off), the fit recorded."""
     x = result.x.detach().float().clamp(0, 1)
-    return run.finish(result, metrics, return_tensors, output=framing.full_size(x), model_output=framing.model_view(x),
+    return run.finish(result, metrics, output=framing.full_size(x), model_output=framing.model_view(x),
                       layout=framing.describe(), **params)

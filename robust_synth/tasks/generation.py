@@ -16,15 +16,14 @@ IMAGENET = Preset(eps=40.0, step_size=1.0, steps=60)
 CIFAR = Preset(eps=30.0, step_size=1.0, steps=30)
 
 
-def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-             return_tensors: bool = False):
+def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """n images of each target class (a name, an index, or a list of them), grouped by class.
 
-    Returns (images, recipe); with return_tensors=True, (images, recipe, x) with x the (B, 3, H, W) result.
+    Returns (images, recipe); images.tensor is the (B, 3, H, W) result.
     """
     run = start("generate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, n=n)
-    classes = resolve_targets(run.model, target)
+    classes = resolve_targets(run.model.class_names, target)
     total, limit = n * len(classes), limits.current().max_n
     if total > limit:
         raise ValueError(f"n × classes = {n} × {len(classes)} = {total} images is over the limit of {limit} "
@@ -35,7 +34,7 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
     prob = class_probability(run.model, result.x, y)
     hits = predict(run.model, result.x).cpu() == y
     metrics = {"target_prob": float(prob.mean()), "target_hit_rate": float(hits.float().mean())}
-    return run.finish(result, metrics, return_tensors, target=[run.model.class_names[c] for c in classes],
+    return run.finish(result, metrics, target=[run.model.class_names[c] for c in classes],
                       target_index=classes)
 
 

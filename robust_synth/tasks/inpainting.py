@@ -47,7 +47,7 @@ STARTS = {"smooth": fill_smooth, "mean": fill_with_mean}
 
 
 def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: int = 0, steps=None, eps=None,
-            step_size=None, callback=None, return_tensors: bool = False):
+            step_size=None, callback=None):
     """Fill the white part of `mask` (drawn on `image`); target: a class, or None for the class predicted for the image.
 
     Works at the image's own resolution: each hole is filled in a square region around it (with context) resized to
@@ -55,7 +55,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
     every other pixel is returned unchanged and the output has the input's size. Several holes are fine (one region
     each, all in one PGD batch). start_fill: "smooth" (default; the hole diffused in from its border) or "mean" (the
     paper's per-channel mean). images.model_resolution holds the model's filled square of each region.
-    Returns (images, recipe) with one image (plus its (1, 3, H, W) tensor with return_tensors=True).
+    Returns (images, recipe) with one image (images.tensor: its (1, 3, H, W) tensor).
     """
     if start_fill not in STARTS:
         raise ValueError(f"start_fill must be one of {tuple(STARTS)}, got {start_fill!r}")
@@ -77,7 +77,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
     filled = paste(original, hole[0, 0].numpy().astype(bool), regions, result.x.detach().clamp(0, 1))
     metrics = {"target_prob": float(class_probability(run.model, result.x, y).mean()),
                "hole_fraction": float(hole.mean()), "regions": len(regions)}
-    return run.finish(result, metrics, return_tensors, output=torch.from_numpy(filled).permute(2, 0, 1)[None] / 255,
+    return run.finish(result, metrics, output=torch.from_numpy(filled).permute(2, 0, 1)[None] / 255,
                       model_output=result.x, layout=describe(regions, run.side), target=run.model.class_names[y[0]],
                       target_index=int(y[0]), target_source="given" if target is not None else "predicted")
 
@@ -85,7 +85,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
 def _target(run, full: torch.Tensor, hole: torch.Tensor, target) -> torch.Tensor:
     """The given class, else the one the model predicts for the whole image with its holes smoothly filled."""
     if target is not None:
-        return torch.tensor(resolve_targets(run.model, target)[:1])
+        return torch.tensor(resolve_targets(run.model.class_names, target)[:1])
     framing = Framing(full, run.side)
     return predict(run.model, fill_smooth(framing.model_input, framing.frame_mask(hole)).to(run.device)).cpu()
 

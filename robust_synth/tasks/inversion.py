@@ -24,8 +24,7 @@ def _match_metrics(model, x: torch.Tensor, target_rep: torch.Tensor) -> dict:
     return {"relative_rep_error": float(err.mean())}
 
 
-def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-           return_tensors: bool = False):
+def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """An image, grown from noise, whose representation R(x) matches that of `image` (framed as in translate).
 
     images: the inversion upsampled to the image's size (adding it to the original, as translate does, would paint
@@ -37,11 +36,11 @@ def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, ca
     framing = Framing(load_full(image), run.side, add_to_original=False)
     target = representation(run.model, framing.model_input.to(run.device))
     result = run.optimise(run.noise_start(1), objectives.representation_match(target))
-    return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target), return_tensors)
+    return finish_framed(run, framing, result, _match_metrics(run.model, result.x, target))
 
 
 def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=None, eps=None, step_size=None,
-                callback=None, return_tensors: bool = False):
+                callback=None):
     """`frames` images from a to b: frame t inverts (1 − t)·R(a) + t·R(b), starting from (1 − t)·a + t·b.
 
     Frames are at the model's input size; both images are centre-cropped to its square (recorded in the layout).
@@ -54,7 +53,7 @@ def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=N
     target = (1 - t) * representation(run.model, a) + t * representation(run.model, b)
     x0 = (1 - t.view(-1, 1, 1, 1)) * a + t.view(-1, 1, 1, 1) * b
     result = run.optimise(x0, objectives.representation_match(target))
-    return run.finish(result, _match_metrics(run.model, result.x, target), return_tensors,
+    return run.finish(result, _match_metrics(run.model, result.x, target),
                       layout={"kind": "model square", "fit": "centre crop to square", "model_side": run.side})
 
 

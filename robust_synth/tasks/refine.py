@@ -18,8 +18,7 @@ IMAGENET = Preset(eps=3.0, step_size=2.5 * 3.0 / 7, steps=7)
 CIFAR = Preset(eps=0.5, step_size=2.5 * 0.5 / 7, steps=7)
 
 
-def refine(model, image, target=None, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-           return_tensors: bool = False):
+def refine(model, image, target=None, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """Sharpen `image` toward class `target` (default: the class predicted for it) by a small L2 change.
 
     Framed as in translate: the result has the image's size (the original plus the model's change, upsampled;
@@ -29,12 +28,12 @@ def refine(model, image, target=None, seed: int = 0, steps=None, eps=None, step_
     framing = Framing(load_full(image), run.side)
     x = framing.model_input.to(run.device)
     given = target is not None
-    y = torch.tensor(resolve_targets(run.model, target)[:1]) if given else predict(run.model, x).cpu()
+    y = torch.tensor(resolve_targets(run.model.class_names, target)[:1]) if given else predict(run.model, x).cpu()
     result = run.optimise(x, objectives.class_loss(y))
     metrics = {"prob_before": float(class_probability(run.model, x, y)[0]),
                "prob_after": float(class_probability(run.model, result.x, y)[0]),
                "l2_change": float((result.x - x).flatten(1).norm(dim=1)[0])}
-    return finish_framed(run, framing, result, metrics, return_tensors, target=run.model.class_names[y.item()],
+    return finish_framed(run, framing, result, metrics, target=run.model.class_names[y.item()],
                          target_index=y.item(), target_source="given" if given else "predicted")
 
 

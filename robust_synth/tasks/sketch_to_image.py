@@ -10,16 +10,14 @@ from .translation import translate_framed
 IMAGENET = Preset(eps=40.0, step_size=1.0, steps=60)
 
 
-def sketch_to_image(model, image, target, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-                    return_tensors: bool = False):
+def sketch_to_image(model, image, target, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """Turn a drawing (a few strokes on white are enough; transparency counts as white) into class `target`.
 
     Full size and aspect kept as in translate.
     """
     run = start("sketch_to_image", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
-    return translate_framed(run, Framing(load_full(image, name="sketch"), run.side), target,
-                            return_tensors=return_tensors)
+    return translate_framed(run, Framing(load_full(image, name="sketch"), run.side), target)
 
 
 register(Task("sketch_to_image", sketch_to_image, "Sketch to image",

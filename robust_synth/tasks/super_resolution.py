@@ -83,7 +83,7 @@ def _model_view(model, lows: torch.Tensor, factor: int, consistent: bool):
 
 
 def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consistent: bool = True, reference=None,
-                  seed: int = 0, steps=None, eps=None, step_size=None, callback=None, return_tensors: bool = False):
+                  seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """Enlarge `image` by `factor` (output: factor × its width and height) and sharpen it toward the predicted class.
 
     consistent=True (default) back-projects the start, every iterate and the result onto the images whose
@@ -119,7 +119,7 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
                        psnr_start=psnr(x0[crop], ref))
     layout_record = {**layout.describe(factor), "model_side": run.side, "input_size": [width, height],
                      "result": "back-projected onto the input" if consistent else "blended windows"}
-    return run.finish(result, metrics, return_tensors, output=out[crop], layout=layout_record,
+    return run.finish(result, metrics, output=out[crop], layout=layout_record,
                       low_res_size=[width, height], target=run.model.class_names[y.item()], target_index=y.item())
 
 

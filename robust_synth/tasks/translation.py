@@ -13,21 +13,20 @@ from .framing import Framing, finish_framed
 IMAGENET = Preset(eps=80.0, step_size=0.5, steps=200)
 
 
-def translate_framed(run, framing: Framing, target, return_tensors: bool = False):
+def translate_framed(run, framing: Framing, target):
     """Shared by translation and sketch-to-image: PGD from the framed image toward `target`, back at full size."""
-    y = torch.tensor(resolve_targets(run.model, target)[:1])
+    y = torch.tensor(resolve_targets(run.model.class_names, target)[:1])
     x = framing.model_input.to(run.device)
     source = predict(run.model, x).item()
     result = run.optimise(x, objectives.class_loss(y))
     metrics = {"target_prob": float(class_probability(run.model, result.x, y).mean()),
                "target_hit": bool(predict(run.model, result.x).item() == y.item()),
                "l2_change": float((result.x - x).flatten(1).norm(dim=1).mean())}
-    return finish_framed(run, framing, result, metrics, return_tensors, target=run.model.class_names[y.item()],
+    return finish_framed(run, framing, result, metrics, target=run.model.class_names[y.item()],
                          target_index=y.item(), source_prediction=run.model.class_names[source])
 
 
-def translate(model, image, target, seed: int = 0, steps=None, eps=None, step_size=None, callback=None,
-              return_tensors: bool = False):
+def translate(model, image, target, seed: int = 0, steps=None, eps=None, step_size=None, callback=None):
     """Turn `image` into class `target`, any class to any class; the result has the image's size.
 
     The model sees the whole image (aspect kept: resized to fit its input, padded to a square by reflection); the
@@ -35,7 +34,7 @@ def translate(model, image, target, seed: int = 0, steps=None, eps=None, step_si
     """
     run = start("translate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
-    return translate_framed(run, Framing(load_full(image), run.side), target, return_tensors=return_tensors)
+    return translate_framed(run, Framing(load_full(image), run.side), target)
 
 
 register(Task("translate", translate, "Translate", "Image-to-image translation: move a photo toward another class.",
