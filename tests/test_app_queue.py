@@ -116,3 +116,22 @@ def test_previews_of_identical_runs_are_cached_under_different_files():
     gallery = gr.Gallery(format="png")
     first, second = (gallery.postprocess(running._previews(x)).root[0].image.path for _ in range(2))
     assert first != second
+
+
+def test_served_result_files_older_than_their_age_are_pruned(tmp_path, monkeypatch):
+    """Catches the served-files folder growing with every result of a busy app (a leak on disk): old files go,
+    new ones stay, and Gradio is asked to sweep its own cached copies after the same age."""
+    import os
+    import time
+
+    from robust_synth.app import page
+    from robust_synth.app import results as app_results
+    monkeypatch.setattr(app_results, "OUTPUT_DIR", tmp_path)
+    old, new = tmp_path / "old_0.png", tmp_path / "new_0.png"
+    for path in (old, new):
+        path.write_bytes(b"png")
+    aged = time.time() - app_results.SERVED_FILES_MAX_AGE_S - 60
+    os.utime(old, (aged, aged))
+    assert app_results.prune_served_files(force=True) == 1
+    assert not old.exists() and new.exists()
+    assert page.build_demo().delete_cache == (page.CACHE_SWEEP_S, app_results.SERVED_FILES_MAX_AGE_S)

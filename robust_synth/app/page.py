@@ -26,6 +26,7 @@ document.addEventListener("load", (event) => {{
   }}
 }}, true);
 </script>"""
+CACHE_SWEEP_S = 600  # how often Gradio removes its cached copies of served files older than SERVED_FILES_MAX_AGE_S
 LAUNCH_OPTIONS = {"css": CSS, "head": HEAD}  # Gradio 6 takes page styling at launch(), not in Blocks()
 
 
@@ -127,7 +128,7 @@ def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
 def build_demo() -> gr.Blocks:
     """The whole app; launching is left to the caller (tests, `python app.py`, the Space), with LAUNCH_OPTIONS."""
     lim, default = limits.current(), p.default_model()
-    with gr.Blocks(title="robust-synth") as demo:
+    with gr.Blocks(title="robust-synth", delete_cache=(CACHE_SWEEP_S, r.SERVED_FILES_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO)
         history = history_components()
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab stays visible, however many tasks

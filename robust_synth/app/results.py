@@ -2,6 +2,7 @@
 import json
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from .values import IMAGE_KINDS
 
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
 HISTORY_SIZE = 50  # results a session's history keeps (newest first)
+# Files served to the page live this long: OUTPUT_DIR's (pruned here) and Gradio's cached copies (Blocks'
+# delete_cache, page.py). Share links do not depend on them: they reopen from the results store.
+SERVED_FILES_MAX_AGE_S = 2 * 3600
+PRUNE_EVERY_S = 60
+_pruned_at = [float("-inf")]  # monotonic time of the last prune
 
 
 def base_url(request) -> str:
@@ -59,6 +65,7 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
     Where the recipe counts model-resolution images (the last ones), each image is captioned with what it is.
     """
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    prune_served_files()
     stem = recipe.get("result_id") or uuid.uuid4().hex
     full_count = len(images) - recipe.get("model_resolution", {}).get("count", 0)
     files = []
@@ -69,6 +76,23 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
             f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
         files.append((str(path), caption))
     return files
+
+
+def prune_served_files(max_age_s: float = SERVED_FILES_MAX_AGE_S, force: bool = False) -> int:
+    """Remove OUTPUT_DIR's files older than max_age_s (at most once every PRUNE_EVERY_S unless forced), so the
+    folder does not grow with every result a busy app serves; how many were removed."""
+    now = time.monotonic()
+    if not force and now - _pruned_at[0] < PRUNE_EVERY_S:
+        return 0
+    _pruned_at[0], oldest, removed = now, time.time() - max_age_s, 0
+    for path in OUTPUT_DIR.glob("*.png"):
+        try:
+            if path.stat().st_mtime < oldest:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another request pruned it first
+            pass
+    return removed
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
