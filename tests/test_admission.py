@@ -53,6 +53,20 @@ def test_a_kind_not_measured_yet_counts_as_the_measured_ones_or_the_prior(clock)
     assert policy.seconds("inpaint") == pytest.approx(4.0)
 
 
+def test_before_any_run_of_a_kind_finishes_its_runs_so_far_bound_its_seconds(clock):
+    """Catches requests that arrive while the first runs are going judged on the 1 s prior alone, however long
+    those runs have already taken."""
+    policy = Admission(clock)
+    for _ in range(8):
+        policy.started("inpaint")
+    clock.now += 20.0
+    assert policy.seconds("inpaint") == pytest.approx(20.0)
+    assert policy.seconds("generate") == admission.PRIOR_SECONDS  # other kinds are not bounded by them
+    with pytest.raises(QueueTooLong):  # 60 queued x >= 20 s / 8 workers = 150 s > 120 s
+        policy.admit(["inpaint"] * 60, workers=8, limit_s=120)
+    policy.admit(["inpaint"] * 40, workers=8, limit_s=120)  # 100 s: admitted
+
+
 def test_only_the_last_runs_count(clock):
     policy = Admission(clock)
     run(policy, clock, "generate", 100.0)

@@ -3,7 +3,9 @@
 The wait ahead of a new request is the measured seconds of every request queued before it (by kind: the task's
 endpoint name) plus what is left of the running ones, shared by the workers (the app's concurrency). Seconds per
 request are measured here, on this machine, as the mean of the last runs of each kind that finished; a kind not
-measured yet counts as the mean of the measured kinds, or PRIOR_SECONDS before any run has finished.
+measured yet counts as the mean of the measured kinds, or PRIOR_SECONDS before any run has finished, and at least as
+long as its longest run still going (a run that has taken t seconds so far takes at least t: requests that arrive
+while the first runs are still going are judged on what those runs are already known to take).
 """
 from __future__ import annotations
 
@@ -68,7 +70,9 @@ class Admission:
         if runs:
             return sum(runs) / len(runs)
         means = [sum(r) / len(r) for r in self._seconds.values() if r]
-        return sum(means) / len(means) if means else PRIOR_SECONDS
+        now = self.clock()
+        going = [now - began for running_kind, began in self._running.values() if running_kind == kind]
+        return max([sum(means) / len(means) if means else PRIOR_SECONDS, *going])
 
     def running(self) -> int:
         with self._lock:
