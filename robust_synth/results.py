@@ -25,9 +25,9 @@ PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
 STALE_TEMP_SECONDS = 3600                 # temp dirs older than this are left over from a crash: removed at start
 DEFAULT_MAX_MB = 2048
 log = logging.getLogger(__name__)
-# Shared by every ResultStore in the process (the app makes one per request): one eviction at a time, and the
-# sizes of result folders already measured (a result never changes once written), per root.
-_EVICTION_LOCK = threading.Lock()
+# Shared by every ResultStore in the process (the app makes one per request): one save (room, then write) at a
+# time, and the sizes of result folders already measured (a result never changes once written), per root.
+_STORE_LOCK = threading.Lock()
 _FOLDER_SIZES: dict[Path, dict[str, int]] = {}
 
 
@@ -118,9 +118,9 @@ class ResultStore:
     """Results on disk, one directory per id: output-NNN.png (recipe embedded), input-<name>.png, recipe.json.
 
     Each result appears atomically (written to a temp directory, then renamed); ids are content hashes, so
-    saving the same result twice gives the same id. When the store exceeds max_bytes the oldest results are
-    removed (never the one just saved). A failed write (full disk, no permission) logs a warning and save()
-    returns None: the caller still has its images. No index: a new store on the same root sees old results.
+    saving the same result twice gives the same id. Before a result is written, the oldest results are removed
+    until it fits under max_bytes (a single result over the cap is still kept, alone). A failed write (full disk,
+    no permission) logs a warning and save() returns None: the caller still has its images. No index: a new store on the same root sees old results.
     """
 
     def __init__(self, root: str | Path | None = None, max_bytes: int | None = None):
@@ -140,12 +140,14 @@ class ResultStore:
                       for name, value in (inputs or {}).items() if value is not None})
         files["recipe.json"] = text.encode()
         result_id = _content_id(text, files)
-        try:
-            self._write(result_id, files)
-        except OSError as e:
-            log.warning("result not saved to %s: %s", self.root, e)
-            return None
-        self._evict(keep=result_id)
+        with _STORE_LOCK:  # room first, then the write: the store is never over its cap, not even for a moment
+            self._make_room(keep=result_id, incoming=sum(map(len, files.values())))
+            try:
+                self._write(result_id, files)
+            except OSError as e:
+                log.warning("result not saved to %s: %s", self.root, e)
+                return None
+            _FOLDER_SIZES.setdefault(self.root, {})[result_id] = sum(map(len, files.values()))
         return result_id
 
     def load(self, result_id: str) -> tuple[list[Image.Image], dict, dict[str, Image.Image]]:
@@ -189,22 +191,22 @@ class ResultStore:
         now = time.time_ns()
         os.utime(final, ns=(now, now))  # saved again: counts as new for eviction
 
-    def _evict(self, keep: str) -> None:
-        with _EVICTION_LOCK:
-            try:
-                entries = self._entries()
-                known = _FOLDER_SIZES.get(self.root, {})
-                sizes = {rid: known.get(rid) or _folder_bytes(self.root / rid) for _, rid in entries}
-                _FOLDER_SIZES[self.root] = sizes
-                total = sum(sizes.values())
-                for _, result_id in entries:
-                    if total <= self.max_bytes:
-                        break
-                    if result_id != keep:
-                        self._remove(result_id)
-                        total -= sizes.pop(result_id)
-            except OSError as e:
-                log.warning("could not evict old results from %s: %s", self.root, e)
+    def _make_room(self, keep: str, incoming: int) -> None:
+        """Remove the oldest results until the store plus `incoming` new bytes fits max_bytes (never `keep`)."""
+        try:
+            entries = self._entries()
+            known = _FOLDER_SIZES.get(self.root, {})
+            sizes = {rid: known.get(rid) or _folder_bytes(self.root / rid) for _, rid in entries}
+            _FOLDER_SIZES[self.root] = sizes
+            total = sum(sizes.values()) + (0 if keep in sizes else incoming)
+            for _, result_id in entries:
+                if total <= self.max_bytes:
+                    break
+                if result_id != keep:
+                    self._remove(result_id)
+                    total -= sizes.pop(result_id)
+        except OSError as e:
+            log.warning("could not evict old results from %s: %s", self.root, e)
 
     def _remove(self, result_id: str) -> None:
         trash = self.root / f".trash-{result_id}-{os.getpid()}-{threading.get_ident()}"

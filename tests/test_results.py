@@ -167,3 +167,18 @@ def test_bad_arguments_raise_type_errors(store):
         store.save([], RECIPE)
     with pytest.raises(ValueError, match="input names"):
         store.save([_image(0)], RECIPE, {"../evil": _image(1)})
+
+
+def test_the_store_is_never_over_its_cap_not_even_between_a_write_and_its_eviction(tmp_path, monkeypatch):
+    probe = ResultStore(tmp_path / "probe")
+    size = sum(f.stat().st_size for f in (probe.root / probe.save([_image(0, 32)], RECIPE)).iterdir())
+    store = ResultStore(tmp_path / "store", max_bytes=int(2.5 * size))
+    largest, write = [], ResultStore._write
+
+    def measured_write(self, result_id, files):
+        write(self, result_id, files)
+        largest.append(sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file()))
+
+    monkeypatch.setattr(ResultStore, "_write", measured_write)
+    saved = [store.save([_image(i, 32)], RECIPE) for i in range(6)]
+    assert store.ids() == saved[-2:] and max(largest) <= store.max_bytes

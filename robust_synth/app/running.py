@@ -11,7 +11,7 @@ from .. import limits, models
 from ..batching import batching_through, shared_pgd_batcher
 from ..engine import Cancelled
 from ..image import to_pil
-from . import results
+from . import memory, results
 from .errors import clear_errors
 from .pickers import unusable_reason
 
@@ -87,6 +87,8 @@ def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str)
                 updates.put(("done", fn(**kwargs, callback=callback)))
         except BaseException as error:  # handed to the request thread, which reports it
             updates.put(("error", error))
+        finally:
+            memory.release_freed()  # the run's tensors are freed: their pages go back to the system
 
     threading.Thread(target=work, daemon=True, name=WORKER_NAME).start()
     while True:
