@@ -349,12 +349,13 @@ def test_compare_shows_both_models_side_by_side_only_when_on(page):
 def test_compare_across_robustness_shows_each_level_captioned(page):
     """The ladder as a visitor uses it: the ε slider sets the model dropdown (and back), and Compare across
     robustness fills one strip with the embedded pair, each image under its ε and clean accuracy. Catches a
-    slider that leaves the model as it was, a strip with one image or uncaptioned ones, the same image twice,
+    slider that leaves the model as it was, a slider showing a level index, a strip with one image or uncaptioned ones, the same image twice,
     and small images shown blurred."""
     panel = open_tab(page, "Generate")
     load_first_example(panel)
     model = panel.get_by_label("model").first
     level = panel.locator(".ladder-level input[type=range]").first
+    assert not panel.locator(".ladder-level input[type=number]").first.is_visible()  # it would show an index
     level.fill("0")
     page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-standard')", arg=model.element_handle())
     label = panel.locator(".ladder-level").first.element_handle()  # the dropdown's .change relabels the slider

@@ -13,11 +13,13 @@ Image synthesis with a single adversarially robust classifier: every tab runs pr
 and see the difference side by side. Each result is a PNG with its recipe embedded, plus a share link."""
 SMALL_RESULT_PX = 128  # results below this (e.g. 32-px CIFAR images) are shown enlarged with visible pixels
 # Result images keep their true size as files; in the page, small ones are scaled up nearest-neighbour (a
-# blurred 32-px image shows nothing) and none is cropped (object-fit: contain).
+# blurred 32-px image shows nothing) and none is cropped (object-fit: contain). The robustness slider moves over
+# level indices: its number box and end labels would show an index, so only its label (the level's ε) shows.
 CSS = """.result-view img { object-fit: contain; }
 .result-view .grid-wrap { height: auto; min-height: 0; max-height: none; }
 .result-view .thumbnail-item { max-height: 360px; }
-.result-view img.pixelated { image-rendering: pixelated; }"""
+.result-view img.pixelated { image-rendering: pixelated; }
+.ladder-level .tab-like-container, .ladder-level .min_value, .ladder-level .max_value { display: none; }"""
 HEAD = f"""<script>
 document.addEventListener("load", (event) => {{
   const img = event.target;

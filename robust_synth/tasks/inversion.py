@@ -64,8 +64,8 @@ register(Task("invert", invert, "Invert",
               examples=({"image": "photos/chelsea.jpg"}, {"image": "photos/astronaut.jpg"})))
 register(Task("interpolate", interpolate, "Interpolate",
               "Frames between two images, interpolating their representations.",
-              inputs=(Input("model", "model"), Input("image_a", "image", "image_a"),
-                      Input("image_b", "image", "image_b"),
+              inputs=(Input("model", "model"), Input("image_a", "image", "image A (first frame)"),
+                      Input("image_b", "image", "image B (last frame)"),
                       Input("frames", "int", "frames", minimum=2, maximum="max_frames")),
               presets=(IMAGENET, None), order=80,
               examples=({"image_a": "photos/chelsea.jpg", "image_b": "photos/rocket.jpg", "frames": 6},)))
