@@ -8,7 +8,7 @@ from gradio_client import Client
 from PIL import Image
 
 from robust_synth import models, registry
-from robust_synth.app import endpoints, gpu, ladder, pickers
+from robust_synth.app import endpoints, gpu, ladder, pickers, running
 from robust_synth.architectures import build
 
 from app_server import running_app
@@ -133,6 +133,41 @@ def test_the_time_limit_ends_the_ladder_and_leaves_the_rest_unrun(monkeypatch):
     strip, levels = run_ladder_handler("generate", model=EMBEDDED, target="cat", n=1, steps=50)
     assert len(strip) == 1 and levels[0]["recipe"]["cancelled"] is True
     assert levels[1] == {**levels[1], "model": EMBEDDED, "error": "not run: time limit"} and "recipe" not in levels[1]
+
+
+class TickingClock:
+    """time for running.py: one second passes each time it is read (at each PGD step's deadline check)."""
+
+    def __init__(self):
+        self.now = 0
+
+    def monotonic(self):
+        self.now += 1
+        return self.now
+
+
+def test_the_time_limit_covers_the_whole_ladder_not_each_level(monkeypatch):
+    """Catches a level that starts inside the limit and then gets the whole limit again: 8 steps per level under a
+    12 s limit, one second per step, so the second level stops after 3-5 steps with its best so far."""
+    monkeypatch.setattr(running, "time", TickingClock())
+    monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "12")
+    monkeypatch.setattr(gr, "Warning", lambda message: None)
+    strip, levels = run_ladder_handler("generate", model=EMBEDDED, target="cat", n=1, steps=8)
+    first, second = (level["recipe"] for level in levels)
+    assert first["cancelled"] is False and first["metrics"]["steps_run"] == 8
+    assert second["cancelled"] is True and second["stopped_by"] == "time limit"
+    assert second["metrics"]["steps_run"] <= 5 and len(strip) == 2
+
+
+def test_the_time_limit_covers_the_robust_and_the_standard_run_together(monkeypatch):
+    """The same for Compare with the standard model: one limit per request, not one per model."""
+    monkeypatch.setattr(running, "time", TickingClock())
+    monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "12")
+    handler = endpoints.endpoint(registry.get("generate"))
+    *_, (_, _, recipe) = handler(model=EMBEDDED, target="cat", n=1, steps=8, compare=True)
+    assert recipe["cancelled"] is False and recipe["metrics"]["steps_run"] == 8
+    standard = recipe["comparison"]
+    assert standard["cancelled"] is True and standard["metrics"]["steps_run"] <= 5
 
 
 def test_a_ladder_where_no_level_can_run_says_why(monkeypatch):

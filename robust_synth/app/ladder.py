@@ -1,12 +1,10 @@
 """The robustness ladder: a model picked as architecture + norm + ε level, and one run through every level."""
-import time
-
 import gradio as gr
 
-from .. import limits, models
+from .. import models
 from . import pickers as p
 from .errors import clear_errors
-from .running import run_task
+from .running import past, request_deadline, run_task
 
 NORM_LABELS = {"l2": "L2", "linf": "L∞"}
 
@@ -110,9 +108,9 @@ def _entry(level: dict) -> dict:
             "clean_accuracy": level["clean_accuracy"], "accuracy_source": level["accuracy_source"]}
 
 
-def _run_level(fn, kwargs: dict, level: dict, strip: list, report: list, request, progress):
+def _run_level(fn, kwargs: dict, level: dict, strip: list, report: list, request, progress, deadline: float):
     """One level through the task's app run: yields (strip with its preview, levels), returns (file, recipe)."""
-    for files, _, recipe in run_task(fn, {**kwargs, "model": level["name"]}, False, request, progress):
+    for files, _, recipe in run_task(fn, {**kwargs, "model": level["name"]}, False, request, progress, deadline):
         if isinstance(recipe, dict) and "task" in recipe:
             return files[0][0], recipe
         yield [*strip, (files[0], f"running {caption(level)}")], report
@@ -124,23 +122,25 @@ def run_ladder(fn, kwargs: dict, request, progress):
 
     The strip holds each level's first image captioned with its ε and clean accuracy; levels lists every level
     (model, norm, eps, clean accuracy, and its recipe or why it did not run). Levels whose weights cannot be had
-    here are skipped and named; after Stop or the request's time limit the levels not started are not run.
+    here are skipped and named. The request's time limit covers the whole ladder: the level running when it comes
+    stops with its best so far, and after it (or Stop) the levels not started are not run.
     """
     strip, report, ended = [], [], None
-    deadline = time.monotonic() + limits.current().max_seconds
+    deadline = request_deadline()
     with clear_errors():
         rungs = models.ladder(kwargs["model"])
     for level in rungs:
         entry = _entry(level)
         report.append(entry)
-        if ended or time.monotonic() > deadline:
+        if ended or past(deadline):
             ended = ended or "time limit"
             entry["error"] = f"not run: {ended}"
         elif reason := p.unusable_reason(level["name"]):
             entry["error"] = reason
         else:
             try:
-                image, entry["recipe"] = yield from _run_level(fn, kwargs, level, strip, report, request, progress)
+                image, entry["recipe"] = yield from _run_level(fn, kwargs, level, strip, report, request, progress,
+                                                               deadline)
             except gr.Error as error:
                 entry["error"] = error.message
                 continue

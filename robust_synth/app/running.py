@@ -68,13 +68,21 @@ def _batched():
     return batching_through(shared_pgd_batcher(together)) if together > 1 else contextlib.nullcontext()
 
 
-def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str):
-    """Run fn(**kwargs) in a worker thread; yield previews as it goes and return its (images, recipe)."""
-    updates, deadline = queue.SimpleQueue(), time.monotonic() + limits.current().max_seconds
-    stopped_by = []
+def request_deadline() -> float:
+    """When a request that starts now must end: its time limit covers all of its runs (compare, every ladder level)."""
+    return time.monotonic() + limits.current().max_seconds
+
+
+def past(deadline: float) -> bool:
+    return time.monotonic() > deadline
+
+
+def _stream(fn, kwargs: dict, stop_event: threading.Event, progress, label: str, deadline: float):
+    """Run fn(**kwargs) in a worker thread until `deadline`; yield previews as it goes and return (images, recipe)."""
+    updates, stopped_by = queue.SimpleQueue(), []
 
     def callback(step, total, x):
-        if stop_event.is_set() or time.monotonic() > deadline:
+        if stop_event.is_set() or past(deadline):
             stopped_by.append("stop button" if stop_event.is_set() else "time limit")
             raise Cancelled()
         preview = step % max(1, total // PREVIEWS_PER_RUN) == 0
@@ -114,12 +122,14 @@ def _counterpart(model: str) -> str | None:
     return counterpart
 
 
-def run_task(fn, kwargs: dict, compare: bool, request, progress):
+def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float | None = None):
     """The body of every task handler: stream, optionally compare with the standard model, save, share.
 
-    Stop (or the time limit) ends the PGD loop early; the task still returns its best iterate so far, which is
-    saved and shown like any result, its recipe saying cancelled: true.
+    Stop (or the time limit, at `deadline`: by default the request's, shared by the robust and the standard run)
+    ends the PGD loop early; the task still returns its best iterate so far, which is saved and shown like any
+    result, its recipe saying cancelled: true.
     """
+    deadline = request_deadline() if deadline is None else deadline
     key = (_session(request), fn.__name__)
     stop_event = _stop_events.setdefault(key, threading.Event())
     try:
@@ -127,12 +137,12 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress):
             reason = unusable_reason(kwargs["model"])
             if reason:
                 raise ValueError(reason)
-            images, recipe = yield from _stream(fn, kwargs, stop_event, progress, kwargs["model"])
+            images, recipe = yield from _stream(fn, kwargs, stop_event, progress, kwargs["model"], deadline)
             pair = None
             counterpart = _counterpart(kwargs["model"]) if compare else None
             if counterpart and not recipe.get("cancelled"):
                 standard, standard_recipe = yield from _stream(
-                    fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart)
+                    fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart, deadline)
                 recipe = {**recipe, "comparison": standard_recipe}
                 pair = (_unique(images[0].copy()), _unique(standard[0].copy()))
             images = results.shown_images(images, recipe)
