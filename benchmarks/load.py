@@ -261,7 +261,8 @@ def run_corpus(url: str, files: dict[str, str], folder: Path) -> list[dict]:
         except Exception:  # noqa: BLE001
             served_after = False
         clear = outcome == "error" and bool(message.strip()) and not any(u in message for u in UNCLEAR)
-        rows.append({"item": item.name, "kind": item.kind, "expected": item.expect, "outcome": outcome,
+        expected = item.api_expect or item.expect
+        rows.append({"item": item.name, "kind": item.kind, "expected": expected, "outcome": outcome,
                      "clear": clear, "message": message[:200], "served_after": served_after})
     return rows
 
