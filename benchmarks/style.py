@@ -37,8 +37,9 @@ from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleCon
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee")
-MODELS = ["cifar10-resnet-l2-0.5", "cifar10-resnet-standard", "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0",
-          "imagenet-vgg16bn-l2-3", "imagenet-vgg16bn-l2-0", "imagenet-vgg19-standard"]
+MODELS = ["cifar10-vgg-l2-0.5", "cifar10-vgg-standard", "cifar10-resnet-l2-0.5", "cifar10-resnet-standard",
+          "imagenet-resnet50-l2-3", "imagenet-resnet50-l2-0", "imagenet-vgg16bn-l2-3", "imagenet-vgg16bn-l2-0",
+          "imagenet-vgg19-standard"]
 
 
 def _fitting_font(draw: ImageDraw.ImageDraw, text: str, width: int, largest: int) -> ImageFont.FreeTypeFont:

@@ -59,7 +59,11 @@ class ModelSpec:
 
 
 CIFAR10_STATS = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616), "input_size": 32}
-EMBEDDED_CARD = {"family": "robust-synth CIFAR-10 ResNet", "license": "MIT", "citation": "robust-synth (this project)"}
+EMBEDDED_CARD = {"license": "MIT", "citation": "robust-synth (this project)"}
+RESNET_CARD = {**EMBEDDED_CARD, "family": "robust-synth CIFAR-10 ResNet"}
+# The style-transfer pair: a batch-norm VGG, the network Shats & Aharon (2021) found transfers style much better when
+# adversarially trained.
+VGG_CARD = {**EMBEDDED_CARD, "family": "robust-synth CIFAR-10 VGG-11-bn"}
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     *[ModelSpec(dataset="imagenet", source="hub", **fields) for fields in madry_family.spec_fields()],
@@ -68,9 +72,13 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("imagenet-resnet50-standard", "resnet50", "imagenet", "torchvision", "ResNet50_Weights.IMAGENET1K_V1",
               license="BSD-3-Clause (torchvision)", citation="He et al., 2016", family="torchvision ResNet-50"),
     ModelSpec("cifar10-resnet-l2-0.5", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-l2-0.5",
-              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **EMBEDDED_CARD),
+              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **RESNET_CARD),
     ModelSpec("cifar10-resnet-standard", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-standard",
-              **CIFAR10_STATS, **EMBEDDED_CARD),
+              **CIFAR10_STATS, **RESNET_CARD),
+    ModelSpec("cifar10-vgg-l2-0.5", "cifar_vgg", "cifar10", "embedded", "cifar10-vgg-l2-0.5",
+              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **VGG_CARD),
+    ModelSpec("cifar10-vgg-standard", "cifar_vgg", "cifar10", "embedded", "cifar10-vgg-standard",
+              **CIFAR10_STATS, **VGG_CARD),
 ]}
 
 

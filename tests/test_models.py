@@ -17,7 +17,7 @@ DESIGN_NAMES = [
     "imagenet-resnet18-l2-3", "imagenet-wideresnet50x4-l2-1", "imagenet-resnet50-linf-8", "imagenet-densenet-l2-3",
     "imagenet-mobilenet-l2-0", "imagenet-shufflenet-l2-3", "imagenet-resnext50x32x4d-l2-3",
 ]
-EMBEDDED = ["cifar10-resnet-l2-0.5", "cifar10-resnet-standard"]
+EMBEDDED = [name for name, spec in models.REGISTRY.items() if spec.source == "embedded"]
 
 
 @pytest.fixture
@@ -92,18 +92,23 @@ def test_embedded_model_cards_hold_how_they_were_trained_and_measured(name):
     assert metrics["command"].startswith("python -m robust_synth.evaluate --model " + name)
     if spec.robust:
         assert metrics["n_autoattack"] >= 100 and "standard" in metrics["autoattack"]
-        assert metrics["autoattack_acc"] <= metrics["robust_acc"] + 0.05 <= metrics["clean_acc"] + 0.05
+        # AutoAttack is the stronger attack, but it may run on fewer images than PGD: allow three binomial standard
+        # errors of its own sample (0.047 at 1,000 images, 0.14 at 100)
+        n, accuracy = metrics["n_autoattack"], metrics["autoattack_acc"]
+        assert accuracy <= metrics["robust_acc"] + 3 * (accuracy * (1 - accuracy) / n) ** 0.5
+        assert metrics["robust_acc"] <= metrics["clean_acc"]
     assert card["arch"] == spec.arch and (card["robustness"] is None) == (not spec.robust)
     assert "python -m robust_synth.train" in training["command"] and training["minutes"] > 0
     assert [r["epoch"] for r in training["history"]] == list(range(1, training["epochs"] + 1))
 
 
-def test_the_standard_model_names_the_class_of_what_the_robust_model_draws(private_cache):
-    """The paper's point, across the two embedded models: a few generation steps on the robust model turn a class
-    seed into an image the independently trained standard model recognises (measured 10 of 10, three seeds; 2-4 of
-    10 for the seeds themselves, 1-4 of 10 when a randomly initialised network draws). Catches a robust model whose
-    gradients carry no class features, and a standard model that cannot classify."""
-    robust, standard = (load_model(name) for name in EMBEDDED)
+@pytest.mark.parametrize("robust_name", [name for name in EMBEDDED if models.get_spec(name).robust])
+def test_the_standard_model_names_the_class_of_what_the_robust_model_draws(robust_name, private_cache):
+    """The paper's point, across each embedded pair: a few generation steps on the robust model turn a class seed
+    into an image the independently trained standard model recognises (ResNets: measured 10 of 10, three seeds; 2-4
+    of 10 for the seeds themselves, 1-4 of 10 when a randomly initialised network draws). Catches a robust model
+    whose gradients carry no class features, and a standard model that cannot classify."""
+    robust, standard = load_model(robust_name), load_model(models.STANDARD_COUNTERPART[robust_name])
     images, recipe = rs.generate(robust, list(models.CIFAR10_CLASSES), n=1, steps=10, seed=0)
     x = images.tensor
     assert recipe["params"]["target_index"] == list(range(10))
@@ -232,7 +237,8 @@ def test_short_families_ladder_and_single_models():
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_embedded_ladder_reads_accuracy_from_the_model_cards(name):
     levels = models.ladder(name)
-    assert [level["name"] for level in levels] == ["cifar10-resnet-standard", "cifar10-resnet-l2-0.5"]
+    family = [n for n in EMBEDDED if models.get_spec(n).family == models.get_spec(name).family]
+    assert [level["name"] for level in levels] == sorted(family, key=lambda n: models.get_spec(n).robust)
     assert all(level["available"] for level in levels)
     for level in levels:
         card = json.loads((models.WEIGHTS_DIR / f"{level['name']}.json").read_text())
