@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import logging
-import os
 import pickle
 import re
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,6 +43,7 @@ from huggingface_hub.file_download import repo_folder_name
 from safetensors.torch import load_file, save_file
 
 from .architectures import build
+from .atomic import atomic_write
 from .datasets import cache_dir
 from .hashes import file_sha256
 from .madry_family import HUB_REPO
@@ -346,15 +345,8 @@ def few(keys: list[str], n: int = 3) -> str:
 
 
 def save_atomic(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write safetensors to a temp file in the same folder, then os.replace: never a half-written cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write safetensors atomically (a temp file in the same folder, then a rename): never a half-written cache file."""
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
 # ---------------------------------------------------------------- torchvision

@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from .. import registry, results
+from ..atomic import atomic_write_bytes
 from ..image import load_image
 from .errors import clear_errors
 from .values import IMAGE_KINDS
@@ -71,7 +72,9 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
     files = []
     for i, image in enumerate(images):
         path = OUTPUT_DIR / f"{stem}_{i}.png"
-        _write_atomically(path, results.png_with_recipe(image, recipe))
+        # atomically: Gradio hashes and copies the file into its cache; two requests saving the same result (the same
+        # id) would otherwise hand it a file half rewritten by the other
+        atomic_write_bytes(path, results.png_with_recipe(image, recipe))
         caption = None if full_count == len(images) else \
             f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
         files.append((str(path), caption))
@@ -94,18 +97,6 @@ def prune_served_files(max_age_s: float = SERVED_FILES_MAX_AGE_S, force: bool = 
             pass
     return removed
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a temp file and rename it into place. Gradio hashes and copies the file into its cache; two requests
-    saving the same result (the same id) would otherwise hand it a file half rewritten by the other."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
 
 
 def result_id_from(text: str) -> str:

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 PARTS_DIR = "manifest.parts"
 MANIFEST = "manifest.jsonl"

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..models import load_model
 from . import dist
-from .atomic import atomic_write_bytes, remove_stale_temps
+from ..atomic import atomic_write_bytes, remove_stale_temps
 from .lockstep import run_together
 from .manifest import ManifestPart, merge
 from .plan import Item, chunks, rank_chunks

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 TEMP_MARK = ".tmp-"  # temporary names: .<name>.tmp-<pid>-<thread>; stale ones are removed at the start of a run
 
@@ -12,15 +13,21 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path: a killed process leaves either the old file (or none) or the whole new one."""
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """write(temp) then rename it to path: a killed process leaves the old file (or none) or the whole new one, and
+    two threads writing the same path never mix their bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
-        tmp.write_bytes(data)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path atomically (atomic_write)."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def remove_stale_temps(root: Path) -> int:
