@@ -12,9 +12,9 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from ..atomic import atomic_write_bytes, remove_stale_temps
 from ..models import load_model
 from . import dist
-from ..atomic import atomic_write_bytes, remove_stale_temps
 from .lockstep import run_together
 from .manifest import ManifestPart, merge
 from .plan import Item, chunks, rank_chunks
