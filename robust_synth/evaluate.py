@@ -83,9 +83,10 @@ def _autoattack(model, images, labels, ids: list[int], eps, norm, batch_size, se
                 log: Path | None = None) -> torch.Tensor:
     """Per-image robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) from torchattacks.
 
-    ids: each image's index in the dataset split. log: a JSON-lines file of finished batches ({"ids", "hits"});
-    images already in it are not attacked again, so an interrupted run (AutoAttack takes seconds per image on a
-    CPU) continues where it stopped.
+    ids: each image's index in the dataset split. log: a JSON-lines file, first the run's settings ({"settings":
+    model, weights, eps, norm, seed}), then finished batches ({"ids", "hits"}); images already in it are not
+    attacked again, so an interrupted run (AutoAttack takes seconds per image on a CPU) continues where it stopped.
+    A log written for other settings is refused: its hits would be counted for the wrong model or radius.
     """
     try:
         import torchattacks
@@ -96,10 +97,9 @@ def _autoattack(model, images, labels, ids: list[int], eps, norm, batch_size, se
     # eval(): torchattacks restores the wrapper's own mode after each attack, and a new Module is in train mode
     attack = torchattacks.AutoAttack(_Logits(model).eval(), norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps,
                                      version="standard", n_classes=model.num_classes, seed=seed)
-    done = {}
-    if log is not None and log.exists():
-        for record in map(json.loads, log.read_text().splitlines()):
-            done.update(zip(record["ids"], record["hits"]))
+    settings = {"model": model.name, "weights_sha256": getattr(model, "weights_sha256", None), "eps": eps,
+                "norm": norm, "seed": seed}
+    done = _logged_hits(log, settings) if log is not None else {}
     todo = [j for j, i in enumerate(ids) if i not in done]
     for start in _batches(len(todo), batch_size, "AutoAttack", progress):
         batch = todo[start:start + batch_size]
@@ -111,6 +111,18 @@ def _autoattack(model, images, labels, ids: list[int], eps, norm, batch_size, se
             with log.open("a") as f:
                 f.write(json.dumps({"ids": [ids[j] for j in batch], "hits": hits}) + "\n")
     return torch.tensor([done[i] for i in ids], dtype=torch.bool)
+
+
+def _logged_hits(log: Path, settings: dict) -> dict[int, bool]:
+    """The finished images of an AutoAttack log written with these settings; a new log starts with them."""
+    if not log.exists() or not log.read_text().strip():
+        log.write_text(json.dumps({"settings": settings}) + "\n")
+        return {}
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if records[0].get("settings") != settings:
+        raise ValueError(f"{log} holds AutoAttack results for {records[0].get('settings', 'unrecorded settings')}, "
+                         f"not for {settings}: give this run a log of its own")
+    return {i: hit for record in records[1:] for i, hit in zip(record["ids"], record["hits"])}
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "l2", steps: int = 20,
@@ -158,9 +170,8 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, eps: float, norm
             k = min(n_autoattack, n)
             auto = clean[:k].clone()
             hit = auto.nonzero().squeeze(1)  # only images classified correctly clean can still be robust
-            if len(hit):
-                auto[hit] = _autoattack(model, images[hit], labels[hit], order[hit].tolist(), eps, norm, batch_size,
-                                        seed, progress, autoattack_log)
+            auto[hit] = _autoattack(model, images[hit], labels[hit], order[hit].tolist(), eps, norm, batch_size,
+                                    seed, progress, autoattack_log)
             extra = {"autoattack_acc": round(auto.float().mean().item(), 4), "n_autoattack": k,
                      "autoattack": "standard (APGD-CE, APGD-T, FAB-T, Square), torchattacks"}
     finally:
@@ -200,8 +211,8 @@ def main(argv=None):
     parser.add_argument("--n-autoattack", type=int, default=0,
                         help="first images of those for AutoAttack, standard version (default: 0 = skip)")
     parser.add_argument("--autoattack-log", type=Path, default=None,
-                        help="JSON-lines file of finished AutoAttack images (one file per model and "
-                        "settings): re-running the command resumes")
+                        help="JSON-lines file of finished AutoAttack images, headed by the model, weights, eps, norm "
+                        "and seed it was written for: re-running the command resumes; other settings are refused")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-start", action="store_true")

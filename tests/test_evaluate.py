@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from robust_synth import PGDConfig, evaluate as ev, objectives, pgd
+from conftest import make_tiny_model
 from robust_synth.features import RobustModel
 
 FIELDS = {"clean_acc", "robust_acc", "n", "n_robust", "eps", "norm", "steps", "step_size", "seconds"}
@@ -73,13 +74,35 @@ def test_autoattack_log_resumes_without_attacking_finished_batches(tiny_model, d
     log = tmp_path / "autoattack.jsonl"
     kwargs = dict(eps=3.0, steps=3, n_autoattack=16, batch_size=8, autoattack_log=log, progress=False)
     first = ev.evaluate(tiny_model, *data, **kwargs)
-    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = [json.loads(line) for line in log.read_text().splitlines()][1:]  # after the settings line
     assert sum(len(r["ids"]) for r in logged) == round(first["clean_acc"] * 16)  # every clean-correct image, once
 
     def refuse(self, *args):
         raise AssertionError("attacked a batch the log already holds")
     monkeypatch.setattr(torchattacks.AutoAttack, "forward", refuse)
     assert ev.evaluate(tiny_model, *data, **kwargs)["autoattack_acc"] == first["autoattack_acc"]
+
+
+@pytest.mark.parametrize("change", [{"eps": 2.0}, {"seed": 1}, {"norm": "linf"}])
+def test_autoattack_log_of_other_settings_is_refused(change, tiny_model, data, tmp_path):
+    """Catches a resumed run counting another radius's, seed's or norm's hits as its own."""
+    pytest.importorskip("torchattacks")
+    log = tmp_path / "autoattack.jsonl"
+    kwargs = dict(eps=3.0, steps=3, n=8, n_autoattack=8, batch_size=8, autoattack_log=log, progress=False)
+    ev.evaluate(tiny_model, *data, **kwargs)
+    with pytest.raises(ValueError, match="give this run a log of its own"):
+        ev.evaluate(tiny_model, *data, **{**kwargs, **change})
+
+
+def test_autoattack_log_of_another_model_is_refused(tiny_model, data, tmp_path):
+    pytest.importorskip("torchattacks")
+    log = tmp_path / "autoattack.jsonl"
+    kwargs = dict(eps=3.0, steps=3, n=8, n_autoattack=8, batch_size=8, autoattack_log=log, progress=False)
+    ev.evaluate(tiny_model, *data, **kwargs)
+    other = make_tiny_model(seed=1)
+    other.name = "another"
+    with pytest.raises(ValueError, match="give this run a log of its own"):
+        ev.evaluate(other, *data, **kwargs)
 
 
 def test_autoattack_leaves_the_model_untouched(tiny_model, data):
