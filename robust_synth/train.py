@@ -43,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.0153  # airbench's units: per 1024 examples of summed loss
     bias_lr_scale: float = 64.0   # airbench: BatchNorm biases learn 64× faster (their weights are not trained)
     label_smoothing: float = 0.2  # airbench; "Bag of tricks for AT" (Pang et al. 2021) finds 0.1-0.2 helps AT too
+    whiten: bool = False          # airbench: a frozen patch-whitening stem (standard training; it hurts AT, see arch)
     translate: int = 2            # per-image random shift of up to this many pixels (reflect padding), plus flips
     holdout: int = 1000           # training images kept out for the overfitting guard (adversarial training only)
     guard_drop: float = 0.2       # held-out PGD accuracy this far below its best = catastrophic overfitting
@@ -64,6 +65,20 @@ def augment(x: torch.Tensor, gen: torch.Generator, translate: int) -> torch.Tens
     flip = torch.rand(b, generator=gen) < 0.5
     out[flip] = out[flip].flip(3)
     return out
+
+
+def whiten_stem(stem: torch.nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """airbench's stem: the eigenvectors of the images' patch covariance (and their negatives), scaled to unit
+    variance, as fixed filters; `images` are normalised as the net sees them. Only the stem's bias still learns."""
+    k = stem.kernel_size[0]
+    patches = images.unfold(2, k, 1).unfold(3, k, 1).transpose(1, 3).reshape(-1, images.shape[1] * k * k).double()
+    eigenvalues, eigenvectors = torch.linalg.eigh(patches.T @ patches / len(patches))
+    filters = eigenvectors.T.reshape(-1, images.shape[1], k, k) / torch.sqrt(eigenvalues + eps).view(-1, 1, 1, 1)
+    if 2 * len(filters) != stem.out_channels:
+        raise ValueError(f"a whitening stem needs {2 * len(filters)} filters, this one has {stem.out_channels}")
+    with torch.no_grad():
+        stem.weight.copy_(torch.cat((filters, -filters)).float())
+    stem.weight.requires_grad_(False)
 
 
 def lr_factor(step: int, total: int) -> float:
@@ -152,6 +167,9 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     x_all, y_all, classes = load_split(cfg.data, "train")
     x_train, y_train, x_hold, y_hold = _split(x_all, y_all, cfg)
     net, nodes = build(cfg.arch, len(classes))
+    if cfg.whiten:
+        mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+        whiten_stem(net.stem, (x_train[:5000].float() / 255 - mean) / std)
     net = net.to(device, memory_format=torch.channels_last)
     model = RobustModel(net, CIFAR_MEAN, CIFAR_STD, nodes, name=cfg.name, class_names=classes,
                         input_size=x_train.shape[-1], freeze=False).to(device)

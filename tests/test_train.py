@@ -151,3 +151,28 @@ def test_load_split_errors_are_clear(image_folder, tmp_path):
         load_split(str(tmp_path / "missing"), "test")
     with pytest.raises(ValueError, match="no images found under a 'val/<class>/' folder"):
         load_split(str(image_folder), "val")
+
+
+def test_a_whitening_stem_decorrelates_patches_and_stays_fixed_while_training(image_folder, tmp_path):
+    """airbench's stem: on the patches it was fitted to, its first half of filters gives unit-variance, uncorrelated
+    outputs (the second half is their negative), and training moves only its bias."""
+    net, _ = build("cifar_resnet", 10)
+    images = torch.randn(64, 3, 1, 1) + 0.3 * torch.randn(64, 3, 16, 16)  # colour-correlated, strongly non-white
+    train.whiten_stem(net.stem, images)
+    with torch.no_grad():
+        out = torch.nn.functional.conv2d(images, net.stem.weight[:12]).permute(0, 2, 3, 1).reshape(-1, 12).double()
+    assert torch.allclose(out.T @ out / len(out), torch.eye(12, dtype=torch.float64), atol=0.02)
+    assert torch.equal(net.stem.weight[12:], -net.stem.weight[:12])
+    with pytest.raises(ValueError, match="needs 24 filters, this one has 8"):
+        train.whiten_stem(torch.nn.Conv2d(3, 8, 2), images)
+
+    card = train.train(_config(image_folder, tmp_path / "white", eps=0.0, whiten=True))
+    assert card["training"]["whiten"] is True
+    trained = load_file(f"{tmp_path / 'white'}.safetensors")
+    fitted, _ = build("cifar_resnet_tiny", 3)
+    x, _, _ = load_split(str(image_folder), "train")
+    mean, std = torch.tensor(train.CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(train.CIFAR_STD).view(1, 3, 1, 1)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(1))  # the training order (seed 0 + 1)
+    train.whiten_stem(fitted.stem, (x[order].float() / 255 - mean) / std)
+    assert torch.allclose(trained["stem.weight"], fitted.stem.weight, atol=1e-6)
+    assert not torch.allclose(trained["stem.bias"], fitted.stem.bias)
