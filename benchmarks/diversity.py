@@ -1,12 +1,14 @@
 """Diversity of class-conditional samples vs real images of the class (issue 13): are samples one template?
 
-    python benchmarks/diversity.py --judge JUDGE.safetensors [--per-class 16] [--settings 30:0.5:30 10:0.5:30 ...]
+    python benchmarks/diversity.py --judge JUDGE.safetensors [--per-class 16] [--settings 30:0.5:30 30:1:30:1 ...]
 
-For every class and every generation setting (eps:step_size:steps), n samples of the embedded robust model (seeds
-0..n-1) are compared with n real CIFAR-10 test images of that class:
+For every class and every generation setting (eps:step_size:steps[:grad_blur], the gradient low-pass in pixels, 0
+if left out), n samples of the embedded robust model (seeds 0..n-1) are compared with n real CIFAR-10 test images
+of that class:
 - pixel correlation: mean Pearson correlation over all pairs of images (1 = one template; real images ~0.1-0.3);
 - feature spread: mean pairwise distance of the judge network's penultimate features, divided by the same for
   the real images (1 = as varied as real images, to an independent network);
+- high-frequency ratio: mean energy of the image minus its 1-px Gaussian blur, divided by the real images' (speckle);
 - squashed-judge accuracy (benchmarks/quality.py's protocol) for the robust and the standard model.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
 from torchvision.utils import save_image
 
 ROOT = Path(__file__).resolve().parent
@@ -46,9 +49,14 @@ def feature_spread(judge, x: torch.Tensor) -> float:
     return float(torch.pdist(features).mean())
 
 
-def parse_setting(text: str) -> tuple[float, float, int]:
-    eps, step, steps = text.split(":")
-    return float(eps), float(step), int(steps)
+def high_frequency(x: torch.Tensor) -> float:
+    """Mean energy of x minus its Gaussian blur (σ 1 px): the pixel-scale detail and speckle of the images."""
+    return float(((x - gaussian_blur(x, [7, 7], [1.0, 1.0])) ** 2).mean())
+
+
+def parse_setting(text: str) -> tuple[float, float, int, float]:
+    eps, step, steps, *blur = text.split(":")
+    return float(eps), float(step), int(steps), float(blur[0]) if blur else 0.0
 
 
 def run(judge, real_x, real_y, settings, per_class: int, grid_dir: Path | None) -> list[dict]:
@@ -56,25 +64,30 @@ def run(judge, real_x, real_y, settings, per_class: int, grid_dir: Path | None) 
     real = {c: real_x[real_y == c][:per_class] for c in range(10)}
     real_corr = sum(pixel_correlation(real[c]) for c in range(10)) / 10
     real_spread = {c: feature_spread(judge, real[c]) for c in range(10)}
-    rows.append({"setting": "real test images", "pixel_corr": round(real_corr, 3), "spread_ratio": 1.0})
-    for eps, step, steps in settings:
-        row = {"setting": f"eps {eps:g}, step {step:g}, {steps} steps"}
+    real_hf = high_frequency(torch.cat(list(real.values())))
+    rows.append({"setting": "real test images", "pixel_corr": round(real_corr, 3), "spread_ratio": 1.0,
+                 "hf_ratio": 1.0})
+    for eps, step, steps, blur in settings:
+        row = {"setting": f"eps {eps:g}, step {step:g}, {steps} steps, gradient blur {blur:g} px"}
         for label, name in MODELS.items():
             t0, corr, ratio, xs, ys = time.time(), [], [], [], []
             for c in range(10):
-                x = rs.generate(name, c, n=per_class, seed=c, eps=eps, step_size=step, steps=steps)[0].tensor
+                x = rs.generate(name, c, n=per_class, seed=c, eps=eps, step_size=step, steps=steps,
+                                grad_blur=blur)[0].tensor
                 corr.append(pixel_correlation(x))
                 ratio.append(feature_spread(judge, x) / real_spread[c])
                 xs.append(x)
                 ys += [c] * len(x)
             x = torch.cat(xs)
             row[label] = {"pixel_corr": round(sum(corr) / 10, 3), "spread_ratio": round(sum(ratio) / 10, 3),
+                          "hf_ratio": round(high_frequency(x) / real_hf, 2),
                           "judge_squashed": round(judge_hits(judge, x, torch.tensor(ys), True), 3),
                           "seconds": round(time.time() - t0, 1)}
             if grid_dir is not None and label == "robust":
                 grid_dir.mkdir(parents=True, exist_ok=True)
                 save_image(F.interpolate(x, scale_factor=2, mode="nearest"),
-                           grid_dir / f"diversity-eps{eps:g}-step{step:g}-steps{steps}.png", nrow=per_class, padding=2)
+                           grid_dir / f"diversity-eps{eps:g}-step{step:g}-steps{steps}-blur{blur:g}.png",
+                           nrow=per_class, padding=2)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -85,7 +98,7 @@ def main(argv=None):
     parser.add_argument("--judge", required=True, help="a trained judge (.safetensors, arch cifar_convnet)")
     parser.add_argument("--data", default=str(ROOT.parent.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
     parser.add_argument("--per-class", type=int, default=16, help="samples and real images per class (at most the n limit, 16)")
-    parser.add_argument("--settings", nargs="+", default=["30:0.5:30"], help="eps:step_size:steps")
+    parser.add_argument("--settings", nargs="+", default=["30:0.5:30"], help="eps:step_size:steps[:grad_blur]")
     parser.add_argument("--grids", help="folder for sample grids of the robust model")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")

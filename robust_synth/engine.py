@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from torchvision.transforms.functional import gaussian_blur
 
 from .constraints import Unconstrained, make_constraint
 
 # Device types where cfg.autocast switches bf16 autocast on: fast on GPUs, slower than float32 on most CPUs
 # (tests widen it to "cpu" to check the path's results there).
 AUTOCAST_DEVICE_TYPES = ("cuda",)
+MAX_GRAD_BLUR = 8.0  # pixels: a wider low-pass leaves a 32-px image only its mean colour to change
 
 
 class Cancelled(Exception):
@@ -30,10 +33,13 @@ class PGDConfig:
     autocast: bool = True        # bf16 autocast on CUDA (ignored on CPU, where float32 is faster)
     cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
     score_last: bool = True      # a no-grad forward scores the last iterate; training attacks (keep_best off) skip it
+    grad_blur: float = 0.0       # σ in pixels of a Gaussian low-pass of the input gradient before each step (0: off)
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}")
+        if not 0 <= self.grad_blur <= MAX_GRAD_BLUR:
+            raise ValueError(f"grad_blur must be between 0 and {MAX_GRAD_BLUR} pixels, got {self.grad_blur!r}")
         make_constraint(self.constraint, self.eps, self.step_size, self.optimizer)  # validates the rest
 
 
@@ -63,6 +69,12 @@ def _evaluate(model, objective, x, cfg, cache: bool = True):
     return loss.float()
 
 
+def low_pass(grad: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The gradient blurred by a Gaussian of `sigma` pixels (reflect-padded; the kernel fits inside the image)."""
+    size = min(2 * math.ceil(3 * sigma) + 1, 2 * min(grad.shape[-2:]) - 1)
+    return gaussian_blur(grad, [size, size], [sigma, sigma])
+
+
 def _eager_step(model, objective, constraint, cfg, center, cache: bool = True):
     """step(x) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, step, projection."""
     def step(x):
@@ -70,6 +82,8 @@ def _eager_step(model, objective, constraint, cfg, center, cache: bool = True):
         loss = _evaluate(model, objective, x, cfg, cache)
         (grad,) = torch.autograd.grad(loss.sum(), x)
         grad = grad.contiguous()  # channels_last weights hand back an NHWC gradient; the image is NCHW
+        if cfg.grad_blur:
+            grad = low_pass(grad, cfg.grad_blur)
         return loss.detach(), constraint.project(constraint.step(x.detach(), grad), center)
     return step
 

@@ -8,10 +8,11 @@ PAPER_SIDE = 224  # the papers' ImageNet-class models see 224×224 inputs
 
 @dataclass(frozen=True)
 class Preset:
-    """Default PGD settings of a task: L2 radius and step in [0,1] pixel units, number of steps."""
+    """Default PGD settings of a task: L2 radius and step in [0,1] pixel units, number of steps, gradient low-pass."""
     eps: float
     step_size: float
     steps: int
+    grad_blur: float = 0.0  # σ (pixels) of the Gaussian the input gradient is blurred with before each step
 
 
 def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> tuple[Preset, str]:
@@ -19,11 +20,12 @@ def choose_preset(side: int, imagenet: Preset, cifar: Preset | None = None) -> t
 
     224 px: the ImageNet numbers. 32 px: the task's CIFAR-10 preset where it has one. Otherwise the
     ImageNet numbers with eps and step scaled by side/224: the L2 norm of the same per-pixel change grows
-    with sqrt(pixels), i.e. with the side.
+    with sqrt(pixels), i.e. with the side; a gradient low-pass scales with the side too.
     """
     if side == PAPER_SIDE:
         return imagenet, "paper (224 px)"
     if cifar is not None and side == 32:
         return cifar, "CIFAR-10 preset of the task"
     k = side / PAPER_SIDE
-    return Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps), f"paper (224 px) scaled by {side}/224"
+    return (Preset(imagenet.eps * k, imagenet.step_size * k, imagenet.steps, imagenet.grad_blur * k),
+            f"paper (224 px) scaled by {side}/224")

@@ -139,7 +139,27 @@ def test_unconstrained_optimisers_decrease_the_loss(tiny_model, images, optimize
     ({"eps": 0.0}, "eps must be a positive number"),
     ({"step_size": -1.0}, "step_size must be a positive number"),
     ({"constraint": "none", "optimizer": "sgd"}, "optimizer must be one of"),
+    ({"grad_blur": -1.0}, "grad_blur must be between 0 and 8"),
+    ({"grad_blur": 100.0}, "grad_blur must be between 0 and 8"),
 ])
 def test_pgd_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PGDConfig(**kwargs)
+
+
+@pytest.mark.parametrize("side", [32, 3])
+def test_grad_blur_steps_along_the_smooth_part_of_the_gradient(side):
+    """Toward a target that differs from x by a smooth ramp plus a pixel checkerboard of the same norm, a plain step
+    follows both; with a 1-px Gaussian low-pass of the gradient it follows the ramp (even on a 3-px image)."""
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    ramp = (rows + cols).float().expand(1, 3, side, side)
+    ramp = ramp - ramp.mean()
+    checker = ((rows + cols) % 2 * 2 - 1).float().expand(1, 3, side, side)
+    x = torch.full((1, 3, side, side), 0.5)
+    target = x + 0.1 * (ramp / ramp.norm() + checker / checker.norm())
+    shares = {}
+    for blur in (0.0, 1.0):
+        cfg = PGDConfig(eps=1.0, step_size=0.01, steps=1, grad_blur=blur)
+        step = pgd(lambda x, layers=(): None, x, _distance_to(target), cfg).x - x
+        shares[blur] = float((step * checker).sum() / (step.norm() * checker.norm()))
+    assert shares[0.0] > 0.6 and abs(shares[1.0]) < 0.2, shares

@@ -224,7 +224,8 @@ class Run:
             "task": self.task, "model": self.model.name,
             "params": _jsonable({**self.params, **params, "steps": self.cfg.steps,
                                  "eps": None if self.cfg.constraint == "none" else self.cfg.eps,
-                                 "step_size": self.cfg.step_size, "defaults": self.defaults}),
+                                 "step_size": self.cfg.step_size, "defaults": self.defaults,
+                                 **({"grad_blur": self.cfg.grad_blur} if self.cfg.grad_blur else {})}),
             "seed": self.seed, "weights_sha256": getattr(self.model, "weights_sha256", None),
             "version": __version__, "elapsed_s": round(time.perf_counter() - self.started, 3),
             "metrics": _jsonable({**loss_metrics, **metrics}), "device": str(self.device),
@@ -250,10 +251,11 @@ def _jsonable(value):
 
 
 def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=None, frames=None,
-          preset: Preset | None = None, constraint: str = "l2", **params) -> Run:
+          preset: Preset | None = None, constraint: str = "l2", grad_blur: float | None = None, **params) -> Run:
     """Validate the common parameters, load the model, fill unset eps / step_size / steps from the task's presets.
 
     preset: this run's defaults instead of the registry's (a task whose defaults depend on another input).
+    grad_blur: the gradient low-pass in pixels (None: the preset's; see PGDConfig).
     constraint="none" (style transfer): no L2 ball, so eps is unused and the defaults are not scaled with the side;
     the optimizer and autocast then come from params["optimizer"] and params["autocast"].
     """
@@ -269,6 +271,7 @@ def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=Non
     engine = {k: params.pop(k) for k in ("optimizer", "autocast") if k in params}
     cfg = PGDConfig(constraint=constraint, eps=float(eps if eps is not None else defaults.eps),
                     step_size=float(step_size if step_size is not None else defaults.step_size),
-                    steps=int(steps if steps is not None else defaults.steps), **engine)
+                    steps=int(steps if steps is not None else defaults.steps),
+                    grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur), **engine)
     extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
     return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})
