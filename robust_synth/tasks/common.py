@@ -274,4 +274,6 @@ def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=Non
                     steps=int(steps if steps is not None else defaults.steps),
                     grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur), **engine)
     extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
+    if grad_blur is not None:  # asked for, even 0: a replay of the recipe must not fall back to the preset's
+        extra["grad_blur"] = cfg.grad_blur
     return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})
