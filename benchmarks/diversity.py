@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.functional import gaussian_blur
 from torchvision.utils import save_image
 
 ROOT = Path(__file__).resolve().parent
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import robust_synth as rs  # noqa: E402
 from quality import MODELS, judge_hits, load_judge  # noqa: E402
 from robust_synth.datasets import load_split  # noqa: E402
+from robust_synth.tasks.common import high_frequency  # noqa: E402
 
 
 def pixel_correlation(x: torch.Tensor) -> float:
@@ -47,11 +47,6 @@ def feature_spread(judge, x: torch.Tensor) -> float:
     """Mean pairwise L2 distance of the judge's penultimate features of x."""
     features = judge(x, layers=["rep"])["rep"].flatten(1).double()
     return float(torch.pdist(features).mean())
-
-
-def high_frequency(x: torch.Tensor) -> float:
-    """Mean energy of x minus its Gaussian blur (σ 1 px): the pixel-scale detail and speckle of the images."""
-    return float(((x - gaussian_blur(x, [7, 7], [1.0, 1.0])) ** 2).mean())
 
 
 def parse_setting(text: str) -> tuple[float, float, int, float]:

@@ -167,12 +167,11 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     x_all, y_all, classes = load_split(cfg.data, "train")
     x_train, y_train, x_hold, y_hold = _split(x_all, y_all, cfg)
     net, nodes = build(cfg.arch, len(classes))
-    if cfg.whiten:
-        mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-        whiten_stem(net.stem, (x_train[:5000].float() / 255 - mean) / std)
     net = net.to(device, memory_format=torch.channels_last)
     model = RobustModel(net, CIFAR_MEAN, CIFAR_STD, nodes, name=cfg.name, class_names=classes,
                         input_size=x_train.shape[-1], freeze=False).to(device)
+    if cfg.whiten:  # on the first 5000 (shuffled) training images, normalised as the net sees them
+        whiten_stem(net.stem, (x_train[:5000].to(device).float() / 255 - model.mean) / model.std)
     opt = make_optimizer(net, cfg)
     lookahead = Lookahead(net)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)

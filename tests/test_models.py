@@ -6,13 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms.functional import gaussian_blur
 
 import robust_synth as rs
 from conftest import make_tiny_model
 from robust_synth import RobustModel, features, load_model, models, seeds
 from robust_synth.image import to_tensor
-from robust_synth.tasks.common import psnr
+from robust_synth.tasks.common import high_frequency, psnr
 from robust_synth.tasks.inpainting import fill_smooth
 
 DESIGN_NAMES = [
@@ -143,8 +142,6 @@ def test_inpainting_at_the_cifar_defaults_keeps_its_smooth_start(private_cache):
 def test_generation_at_the_cifar_defaults_blurs_the_gradient_and_loses_the_speckle(private_cache):
     """The 32-px generation default low-passes the gradient: the raw gradient's rainbow speckle gave samples 3.1×
     the high-frequency energy of real test images, blurred 1.4× (benchmarks/diversity.py); the recipe records it."""
-    def high_frequency(x):
-        return float(((x - gaussian_blur(x, [7, 7], [1.0, 1.0])) ** 2).mean())
     images, recipe = rs.generate("cifar10-resnet-l2-0.5", ["cat", "ship"], n=4, seed=0)
     unblurred, plain = rs.generate("cifar10-resnet-l2-0.5", ["cat", "ship"], n=4, seed=0, grad_blur=0.0)
     assert recipe["params"]["grad_blur"] == 1.0 and plain["params"]["grad_blur"] == 0.0  # a replay keeps it off

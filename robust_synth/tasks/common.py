@@ -13,7 +13,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from .. import limits, registry
 from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
-from ..engine import PGDConfig, PGDResult, pgd
+from ..engine import PGDConfig, PGDResult, low_pass, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
 from ..models import load_model, run_device
@@ -110,6 +110,11 @@ def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
     pairs = zip(x.detach().float().cpu().numpy(), reference.detach().float().cpu().numpy())
     return float(np.mean([IDENTICAL_PSNR if np.array_equal(a, r) else
                           min(IDENTICAL_PSNR, peak_signal_noise_ratio(r, a, data_range=1.0)) for a, r in pairs]))
+
+
+def high_frequency(x: torch.Tensor) -> float:
+    """Mean energy of x minus its 1-px Gaussian blur (the engine's low_pass): pixel-scale detail and speckle."""
+    return float(((x - low_pass(x, 1.0)) ** 2).mean())
 
 
 class TransformedInput:
@@ -224,8 +229,7 @@ class Run:
             "task": self.task, "model": self.model.name,
             "params": _jsonable({**self.params, **params, "steps": self.cfg.steps,
                                  "eps": None if self.cfg.constraint == "none" else self.cfg.eps,
-                                 "step_size": self.cfg.step_size, "defaults": self.defaults,
-                                 **({"grad_blur": self.cfg.grad_blur} if self.cfg.grad_blur else {})}),
+                                 "step_size": self.cfg.step_size, "defaults": self.defaults}),
             "seed": self.seed, "weights_sha256": getattr(self.model, "weights_sha256", None),
             "version": __version__, "elapsed_s": round(time.perf_counter() - self.started, 3),
             "metrics": _jsonable({**loss_metrics, **metrics}), "device": str(self.device),
@@ -274,6 +278,6 @@ def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=Non
                     steps=int(steps if steps is not None else defaults.steps),
                     grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur), **engine)
     extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
-    if grad_blur is not None:  # asked for, even 0: a replay of the recipe must not fall back to the preset's
+    if grad_blur is not None or cfg.grad_blur:  # asked for (even 0: a replay must not take the preset's) or in use
         extra["grad_blur"] = cfg.grad_blur
     return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})
