@@ -18,7 +18,6 @@ import argparse
 import io
 import json
 import sys
-import tarfile
 from pathlib import Path
 
 import torch
@@ -30,9 +29,10 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 import robust_synth as rs  # noqa: E402
 import robust_synth.train as train  # noqa: E402
-from robust_synth.datasets import load_split  # noqa: E402
+from robust_synth.datasets import IMAGE_EXTENSIONS, load_split, source_entries  # noqa: E402
+from robust_synth.features import RobustModel  # noqa: E402
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+NODES = {"rep": "layer3", "logits": "truediv"}  # the reference network's layers for RobustModel
 EMBEDDED = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard", "cifar10-vgg-l2-0.5", "cifar10-vgg-standard")
 
 
@@ -71,32 +71,17 @@ class Airbench94(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1)) / 9
 
 
-def _split_images(source: str):
-    """(path parts from train/ or test/ on, image bytes) of every image in a tar or a folder."""
-    def parts_from_split(parts):
-        return parts[next(i for i, p in enumerate(parts) if p in ("train", "test")):]
-    if Path(source).is_dir():
-        for path in sorted(Path(source).rglob("*")):
-            parts = path.relative_to(source).parts
-            if path.suffix.lower() in IMAGE_SUFFIXES and {"train", "test"} & set(parts):
-                yield parts_from_split(parts), path.read_bytes()
-        return
-    with tarfile.open(source) as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES and \
-                    {"train", "test"} & set(parts):
-                yield parts_from_split(parts), tar.extractfile(member).read()
-
-
 def reencode(source: str, out: Path, quality: int) -> Path:
     """Every train/ and test/ image of source saved once more as JPEG at `quality`, as an image folder `out`."""
     if (out / "test").is_dir():
         return out
-    for parts, data in _split_images(source):
-        dest = out.joinpath(*parts).with_suffix(".jpg")
+    for rel, load in source_entries(Path(source)):
+        parts = Path(rel).parts
+        if len(parts) < 3 or parts[-3] not in ("train", "test") or not rel.lower().endswith(IMAGE_EXTENSIONS):
+            continue
+        dest = out.joinpath(*parts[-3:]).with_suffix(".jpg")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        Image.open(io.BytesIO(data)).convert("RGB").save(dest, quality=quality)
+        Image.open(io.BytesIO(load())).convert("RGB").save(dest, quality=quality)
     return out
 
 
@@ -115,7 +100,7 @@ def accuracy_with_flip(logits_of, x: torch.Tensor, y: torch.Tensor, batch: int =
 def train_reference(data: str, out: Path, epochs: int, threads: int) -> Airbench94:
     """airbench94's network trained by robust_synth.train (standard training, whitened stem, label smoothing 0.2)."""
     product_build, stem = train.build, out / "airbench94"
-    train.build = lambda arch, n: (Airbench94(n), {"rep": "layer3", "logits": "truediv"})
+    train.build = lambda arch, n: (Airbench94(n), NODES)
     try:
         train.main(["--data", data, "--out", str(stem), "--name", "airbench94", "--eps", "0", "--epochs", str(epochs),
                     "--batch-size", "1024", "--label-smoothing", "0.2", "--whiten", "true", "--threads", str(threads)])
@@ -136,8 +121,8 @@ def main(argv=None):
     parser.add_argument("--embedded", action="store_true", help="evaluate the embedded models instead")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x, y, _ = load_split(args.data, "test")
     if args.embedded:
+        x, y, _ = load_split(args.data, "test")
         for name in EMBEDDED:
             model = rs.load_model(name).eval()
             print(json.dumps({"model": name, **accuracy_with_flip(lambda xb: model(xb).logits, x, y)}), flush=True)
@@ -147,10 +132,10 @@ def main(argv=None):
     data = args.data
     if args.jpeg_quality:
         data = str(reencode(args.data, args.out / f"cifar10-q{args.jpeg_quality}", args.jpeg_quality))
-        x, y, _ = load_split(data, "test")
+    x, y, _ = load_split(data, "test")
     net = train_reference(data, args.out, args.epochs, args.threads)
-    mean, std = torch.tensor(train.CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(train.CIFAR_STD).view(1, 3, 1, 1)
-    row = accuracy_with_flip(lambda xb: net((xb - mean) / std), x, y)
+    model = RobustModel(net, train.CIFAR_MEAN, train.CIFAR_STD, NODES)  # normalises as training did
+    row = accuracy_with_flip(lambda xb: model(xb).logits, x, y)
     print(json.dumps({"model": "airbench94", "data": data, "epochs": args.epochs, **row}), flush=True)
 
 

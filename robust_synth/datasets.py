@@ -62,6 +62,11 @@ def _folder_entries(root: Path):
             yield str(p.relative_to(root)), p.read_bytes
 
 
+def source_entries(path: Path):
+    """(relative path, bytes loader) of every file of an image folder or a tar of one."""
+    return _folder_entries(path) if path.is_dir() else _tar_entries(path)
+
+
 def _torchvision_cifar10(split: str, root: Path):
     import torchvision
     ds = torchvision.datasets.CIFAR10(str(root), train=(split == "train"), download=True)
@@ -85,8 +90,7 @@ def load_split(source: str, split: str, size: int = 32) -> tuple[torch.Tensor, t
     if cached.exists():
         blob = torch.load(cached, weights_only=True)
         return blob["x"], blob["y"], blob["classes"]
-    entries = _folder_entries(path) if path.is_dir() else _tar_entries(path)
-    x, y, classes = _from_entries(entries, split, size)
+    x, y, classes = _from_entries(source_entries(path), split, size)
     cached.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"x": x, "y": y, "classes": classes}, cached)
     return x, y, classes
