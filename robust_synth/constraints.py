@@ -24,8 +24,8 @@ class Constraint:
     def random_start(self, center: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """One descent step (the engine minimises)."""
+    def step(self, x: torch.Tensor, grad: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """One descent step of length scale × step_size along the direction `grad` (the engine minimises)."""
         raise NotImplementedError
 
     def project(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
@@ -44,8 +44,8 @@ class L2Ball(Constraint):
         delta = noise / _per_sample_norm(noise) * radius * self.eps
         return self.project(center + delta, center)
 
-    def step(self, x, grad):
-        return x - self.step_size * grad / _per_sample_norm(grad)
+    def step(self, x, grad, scale=1.0):
+        return x - (scale * self.step_size) * grad / _per_sample_norm(grad)
 
     def project(self, x, center):
         delta = x - center
@@ -63,8 +63,8 @@ class LinfBall(Constraint):
         u = torch.rand(center.shape, generator=generator, device=center.device, dtype=center.dtype)
         return self.project(center + (2 * u - 1) * self.eps, center)
 
-    def step(self, x, grad):
-        return x - self.step_size * grad.sign()
+    def step(self, x, grad, scale=1.0):
+        return x - (scale * self.step_size) * grad.sign()
 
     def project(self, x, center):
         return torch.max(torch.min(x, center + self.eps), center - self.eps).clamp(0.0, 1.0)
@@ -97,7 +97,8 @@ class Unconstrained(Constraint):
         else:
             self._opt = torch.optim.Adam([self._param], lr=self.step_size)
 
-    def step(self, x, grad):
+    def step(self, x, grad, scale=1.0):
+        """The optimiser's own step (its learning rate is step_size; `scale` is not used)."""
         if self._opt is None:
             raise RuntimeError("Unconstrained.bind(x) must be called before step()")
         with torch.no_grad():

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from .constraints import Unconstrained, make_constraint
+from .step_rules import LowPass, direction_rule, step_scale
 
 # Device types where cfg.autocast switches bf16 autocast on: fast on GPUs, slower than float32 on most CPUs
 # (tests widen it to "cpu" to check the path's results there).
 AUTOCAST_DEVICE_TYPES = ("cuda",)
 MAX_GRAD_BLUR = 8.0  # pixels: a wider low-pass leaves a 32-px image only its mean colour to change
+EARLY_EXIT_TOL = 1e-3  # early exit: the best loss must fall by this fraction of its magnitude within `patience` steps
 
 
 class Cancelled(Exception):
@@ -34,13 +34,24 @@ class PGDConfig:
     cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
     score_last: bool = True      # a no-grad forward scores the last iterate; training attacks (keep_best off) skip it
     grad_blur: float = 0.0       # σ in pixels of a Gaussian low-pass of the input gradient before each step (0: off)
+    step_rule: str = "normalized"  # direction from the gradient: the papers' "normalized", or "adam" (step_rules.py)
+    schedule: str = "constant"   # step size over the run: "constant" (the papers') or "cosine" decay to ~0
+    patience: int = 0            # early exit: stop once no sample's best loss improved for this many steps (0: off)
 
     def __post_init__(self):
-        if not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}")
+        for name in ("steps", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0 <= self.grad_blur <= MAX_GRAD_BLUR:
             raise ValueError(f"grad_blur must be between 0 and {MAX_GRAD_BLUR} pixels, got {self.grad_blur!r}")
+        direction_rule(self.step_rule), step_scale(self.schedule, 0, 1)  # validate the names
         make_constraint(self.constraint, self.eps, self.step_size, self.optimizer)  # validates the rest
+
+    @property
+    def plain(self) -> bool:
+        """True for the papers' rule: normalised gradient steps of constant size (what a CUDA graph can replay)."""
+        return self.step_rule == "normalized" and self.schedule == "constant"
 
 
 @dataclass
@@ -69,22 +80,21 @@ def _evaluate(model, objective, x, cfg, cache: bool = True):
     return loss.float()
 
 
-def low_pass(grad: torch.Tensor, sigma: float) -> torch.Tensor:
-    """The gradient blurred by a Gaussian of `sigma` pixels (reflect-padded; the kernel fits inside the image)."""
-    size = min(2 * math.ceil(3 * sigma) + 1, 2 * min(grad.shape[-2:]) - 1)
-    return gaussian_blur(grad, [size, size], [sigma, sigma])
+def _eager_step(model, objective, constraint, cfg, center, x0, cache: bool = True):
+    """step(x, scale) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, the gradient
+    low-passed (kernel built once) and turned into a direction by the step rule, a step of scale × step_size,
+    projection."""
+    blur = LowPass(cfg.grad_blur, *x0.shape[-2:], x0.shape[1], x0.device) if cfg.grad_blur else None
+    direction = direction_rule(cfg.step_rule)
 
-
-def _eager_step(model, objective, constraint, cfg, center, cache: bool = True):
-    """step(x) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, step, projection."""
-    def step(x):
+    def step(x, scale=1.0):
         x = x.detach().requires_grad_(True)
         loss = _evaluate(model, objective, x, cfg, cache)
         (grad,) = torch.autograd.grad(loss.sum(), x)
         grad = grad.contiguous()  # channels_last weights hand back an NHWC gradient; the image is NCHW
-        if cfg.grad_blur:
-            grad = low_pass(grad, cfg.grad_blur)
-        return loss.detach(), constraint.project(constraint.step(x.detach(), grad), center)
+        if blur is not None:
+            grad = blur(grad)
+        return loss.detach(), constraint.project(constraint.step(x.detach(), direction(grad), scale), center)
     return step
 
 
@@ -105,16 +115,17 @@ class _GraphedStep:
         with torch.cuda.graph(self.graph):
             self.loss_out, self.x_out = step(self.x_in)
 
-    def __call__(self, x):
+    def __call__(self, x, scale=1.0):  # plain rule only: scale is always 1
         self.x_in.copy_(x)
         self.graph.replay()
         return self.loss_out.clone(), self.x_out.clone()
 
 
 def _make_step(model, objective, constraint, cfg, center, x):
-    if cfg.cuda_graph and x.is_cuda and not isinstance(constraint, Unconstrained):
-        return _GraphedStep(_eager_step(model, objective, constraint, cfg, center, cache=False), x)
-    return _eager_step(model, objective, constraint, cfg, center)
+    """The step function; a captured CUDA graph when asked for and possible (constrained, the plain rule)."""
+    if cfg.cuda_graph and x.is_cuda and cfg.plain and not isinstance(constraint, Unconstrained):
+        return _GraphedStep(_eager_step(model, objective, constraint, cfg, center, x, cache=False), x)
+    return _eager_step(model, objective, constraint, cfg, center, x)
 
 
 def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, center: torch.Tensor | None = None,
@@ -124,7 +135,8 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
 
     model: callable (x, layers=...) -> output with .logits and named layers (a RobustModel).
     x0: (B, C, H, W) start in [0,1]. objective: returns per-sample losses (B,).
-    callback(step, x, loss) runs after each step; raising Cancelled stops the run.
+    callback(step, x, loss) runs after each step; raising Cancelled stops the run. With cfg.patience, the run also
+    stops once no sample's best loss has fallen by EARLY_EXIT_TOL of its magnitude over the last `patience` steps.
     One forward and one backward per step, plus one forward without grad to score the last iterate (skipped
     when cfg.keep_best and cfg.score_last are both off: the returned loss is then None).
     No host-device synchronisation inside the loop unless the callback reads tensors back.
@@ -144,8 +156,9 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     best_x, best_loss = x.clone(), torch.full((x.shape[0],), float("inf"), device=x.device)
     losses: list[torch.Tensor] = []  # per-sample losses, kept on device: no host sync inside the loop
     cancelled, steps_run = False, 0
+    watched = best_loss.clone()  # the best losses `patience` steps ago (early exit)
     for step in range(cfg.steps):
-        loss, x_next = step_fn(x)
+        loss, x_next = step_fn(x, step_scale(cfg.schedule, step, cfg.steps))
         if cfg.keep_best:
             best_x, best_loss = _keep_better(x, loss, best_x, best_loss)
         losses.append(loss)
@@ -157,6 +170,11 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
             except Cancelled:
                 cancelled = True
                 break
+        if cfg.patience and steps_run % cfg.patience == 0:
+            current = best_loss if cfg.keep_best else torch.stack(losses[-cfg.patience:]).min(0).values
+            if steps_run > cfg.patience and not _improved(watched, current):
+                break
+            watched = current.clone()
 
     mean_losses = torch.stack(losses).mean(1).tolist() if losses else []
     if not cfg.keep_best and not cfg.score_last:
@@ -167,6 +185,11 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
         return PGDResult(x, final_loss, mean_losses, steps_run, cancelled)
     best_x, best_loss = _keep_better(x, final_loss, best_x, best_loss)
     return PGDResult(best_x, best_loss, mean_losses, steps_run, cancelled)
+
+
+def _improved(before: torch.Tensor, now: torch.Tensor) -> bool:
+    """Whether any sample's loss fell by more than EARLY_EXIT_TOL of its magnitude (one host sync)."""
+    return bool((before - now > EARLY_EXIT_TOL * before.abs().clamp_min(1e-12)).any())
 
 
 def _keep_better(x, loss, best_x, best_loss):

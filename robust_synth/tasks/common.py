@@ -13,11 +13,12 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from .. import limits, registry
 from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
-from ..engine import PGDConfig, PGDResult, low_pass, pgd
+from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
 from ..image import fit_square, load_image, to_pil, to_tensor
 from ..models import load_model, run_device
 from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
+from ..step_rules import low_pass
 from ..version import __version__
 
 def model_device(model: RobustModel) -> torch.device:
@@ -113,7 +114,7 @@ def psnr(x: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def high_frequency(x: torch.Tensor) -> float:
-    """Mean energy of x minus its 1-px Gaussian blur (the engine's low_pass): pixel-scale detail and speckle."""
+    """Mean energy of x minus its 1-px Gaussian blur (step_rules.low_pass): pixel-scale detail and speckle."""
     return float(((x - low_pass(x, 1.0)) ** 2).mean())
 
 
@@ -276,8 +277,11 @@ def start(task: str, model, *, seed, steps, eps, step_size, callback=None, n=Non
     cfg = PGDConfig(constraint=constraint, eps=float(eps if eps is not None else defaults.eps),
                     step_size=float(step_size if step_size is not None else defaults.step_size),
                     steps=int(steps if steps is not None else defaults.steps),
-                    grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur), **engine)
+                    grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur),
+                    step_rule=defaults.step_rule, schedule=defaults.schedule, **engine)
     extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
     if grad_blur is not None or cfg.grad_blur:  # asked for (even 0: a replay must not take the preset's) or in use
         extra["grad_blur"] = cfg.grad_blur
+    if not cfg.plain:
+        extra.update(step_rule=cfg.step_rule, schedule=cfg.schedule)
     return Run(task, model, int(seed), cfg, rule, callback, {**extra, **params})

@@ -1,0 +1,111 @@
+"""Tab benchmark: every tab's first example at its defaults, alone, timed end to end through the library.
+
+    python benchmarks/tabs.py [--compare] [--reps 3] [--model cifar10-resnet-l2-0.5] [--task NAME ...]
+
+For each registered task this runs the first example of its declaration (the app's first example row) on the
+embedded robust model, as the app's tab would, and prints the median wall seconds, the PGD steps run, how many
+model-size images the run optimised, and the wall time as a multiple of ONE bare forward+backward of the model on
+a batch of that many images at the size the task worked at (so the figure travels between machines: "equivalent
+steps"). With --compare the same example also runs on the matching standard model (the app's Compare toggle runs
+both), and the line shows the total as a multiple of the robust run alone (target: at most 2).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from robust_synth import load_model, registry  # noqa: E402
+from robust_synth.models import STANDARD_COUNTERPART  # noqa: E402
+
+FILE_KINDS = ("image", "mask", "sketch")
+
+
+def example_call(task: registry.Task, model: str) -> dict:
+    """The task's first example as keyword arguments: file inputs as paths under examples/, the model given."""
+    row = dict(task.examples[0])
+    for name, value in row.items():
+        if task.input(name).kind in FILE_KINDS:
+            row[name] = [str(ROOT / "examples" / v) for v in value] if isinstance(value, list) else \
+                str(ROOT / "examples" / value)
+    return {"model": model, **row}
+
+
+def bare_step_seconds(model, images: int, side: int, reps: int) -> float:
+    """Median seconds of one forward + input-gradient backward of the model on (images, 3, side, side)."""
+    x = torch.rand(images, 3, side, side, generator=torch.Generator().manual_seed(0))
+    times = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        xg = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xg).logits.sum(), xg)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def timed_run(task: registry.Task, kwargs: dict, reps: int) -> tuple[float, dict]:
+    """Median wall seconds over `reps` runs (after one warm-up) and the last run's recipe."""
+    task.fn(**kwargs)  # warm-up: model load, FX tracing, allocator
+    times, recipe = [], None
+    for _ in range(reps):
+        start = time.perf_counter()
+        _, recipe = task.fn(**kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), recipe
+
+
+def work_side(recipe: dict, side: int) -> int:
+    """The square side the run's model inputs had: style transfer works at its output size, the rest at the model's."""
+    return int(recipe["params"].get("size") or side) if recipe["task"] == "style_transfer" else side
+
+
+def measure(task: registry.Task, model_name: str, reps: int) -> dict:
+    model = load_model(model_name)
+    kwargs = example_call(task, model_name)
+    seconds, recipe = timed_run(task, kwargs, reps)
+    images = task.images_per_run(kwargs, model.input_size)
+    side = work_side(recipe, model.input_size)
+    bare = bare_step_seconds(model, images, side, reps=3)
+    return {"seconds": seconds, "steps": recipe["metrics"].get("steps_run"), "images": images, "side": side,
+            "equivalent_steps": seconds / bare}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="cifar10-resnet-l2-0.5", help="the robust model (default: the embedded one)")
+    p.add_argument("--compare", action="store_true", help="also run the matching standard model (Compare)")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--task", nargs="*", help="only these tasks (default: every registered task)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}; {torch.get_num_threads()} CPU threads; {platform.processor() or platform.machine()}"
+          f"; model {args.model}; median of {args.reps} runs after one warm-up")
+    rows = []
+    for task in registry.all_tasks():
+        if args.task and task.name not in args.task or not task.examples:
+            continue
+        robust = measure(task, args.model, args.reps)
+        line = (f"{task.name:18s} {robust['seconds']:7.2f} s  steps {robust['steps']!s:>4}  images {robust['images']:3d}"
+                f" @ {robust['side']:3d} px  = {robust['equivalent_steps']:7.1f} bare fwd+bwd")
+        if args.compare:
+            standard = measure(task, STANDARD_COUNTERPART[args.model], args.reps)
+            total = robust["seconds"] + standard["seconds"]
+            line += f" | compare {total:7.2f} s = {total / robust['seconds']:.2f}x the tab"
+        print(line, flush=True)
+        rows.append(robust["seconds"])
+    if rows:
+        print(f"median tab {statistics.median(rows):.2f} s; slowest {max(rows):.2f} s; {len(rows)} tabs")
+
+
+if __name__ == "__main__":
+    main()
