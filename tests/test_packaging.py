@@ -1,4 +1,4 @@
-"""pyproject.toml against the requirements files the Space and CI install, the wheel's contents, the weights resolver."""
+"""pyproject.toml against the requirements files the Space and CI install; the wheel's contents; the weights folder."""
 import tomllib
 from pathlib import Path
 
