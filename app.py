@@ -1,7 +1,7 @@
 """robust-synth Gradio app (the Space's entry point): one tab and one API endpoint per registered task."""
 from robust_synth.app import memory
 
-memory.cap_arenas()  # before the server's threads start: RSS stays flat under a steady load (README, Measured load)
+memory.cap_arenas()  # before the server's threads start: RSS stays flat under a steady load (docs/load.md)
 
 from robust_synth.app.page import LAUNCH_OPTIONS, build_demo  # noqa: E402
 from robust_synth.app.pickers import preload  # noqa: E402

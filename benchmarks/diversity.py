@@ -92,7 +92,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judge", required=True, help="a trained judge (.safetensors, arch cifar_convnet)")
     parser.add_argument("--data", default=str(ROOT.parent.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
-    parser.add_argument("--per-class", type=int, default=16, help="samples and real images per class (at most the n limit, 16)")
+    parser.add_argument("--per-class", type=int, default=16, 
+                        help="samples and real images per class (at most the n limit, 16)")
     parser.add_argument("--settings", nargs="+", default=["30:0.5:30"], help="eps:step_size:steps[:grad_blur]")
     parser.add_argument("--grids", help="folder for sample grids of the robust model")
     parser.add_argument("--json", help="write the rows here")

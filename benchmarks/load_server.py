@@ -29,7 +29,8 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 600) -> "Server":
-        # _frontend=False skips Gradio's own 3-second localhost check, which fails on a loaded CPU; the wait below checks
+        # _frontend=False skips Gradio's own 3-second localhost check, which fails on a loaded CPU; the wait below
+        # checks
         code = ("import app; app.build_demo().launch(server_name='127.0.0.1', server_port=%d, quiet=True, "
                 "_frontend=False)" % self.port)
         env = {**os.environ, "ROBUST_SYNTH_RESULTS": str(self.results_dir), "GRADIO_ANALYTICS_ENABLED": "False",

@@ -103,9 +103,11 @@ def get_judge(args, sizes: Sizes, device) -> RobustModel:
     """The given judge, else the cached one, else train it now (robust_synth.train, standard training)."""
     if args.judge:
         return load_judge(Path(args.judge), device)
-    stem = cache_dir() / "judges" / f"cifar10-{JUDGE_ARCH}-s{JUDGE_SEED}-e{sizes.judge_epochs}-n{sizes.judge_per_class or 'all'}"
+    name = f"cifar10-{JUDGE_ARCH}-s{JUDGE_SEED}-e{sizes.judge_epochs}-n{sizes.judge_per_class or 'all'}"
+    stem = cache_dir() / "judges" / name
     if not stem.with_suffix(".safetensors").exists():
-        print(f"training the judge ({JUDGE_ARCH}, seed {JUDGE_SEED}, {sizes.judge_epochs} epochs) -> {stem}", flush=True)
+        print(f"training the judge ({JUDGE_ARCH}, seed {JUDGE_SEED}, {sizes.judge_epochs} epochs) -> {stem}",
+              flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             data = args.data
             if sizes.judge_per_class:
@@ -142,7 +144,8 @@ def bench_generation(name: str, judge, sizes: Sizes, docs: Path, label: str) -> 
     grid = docs / f"quality-generation-{label}.png"
     save_image(F.interpolate(x, scale_factor=2, mode="nearest"), grid, nrow=sizes.per_class, padding=2)
     return {"gen_judge_squashed": judge_hits(judge, x, y, True), "gen_judge_raw": judge_hits(judge, x, y, False),
-            "gen_model_hit": float(np.mean(hits)), "grid": str(grid.relative_to(ROOT) if grid.is_relative_to(ROOT) else grid)}
+            "gen_model_hit": float(np.mean(hits)),
+            "grid": str(grid.relative_to(ROOT) if grid.is_relative_to(ROOT) else grid)}
 
 
 def as_array(image) -> np.ndarray:
@@ -284,7 +287,8 @@ def bench_translation(name: str, judge, x: torch.Tensor, y: torch.Tensor, sizes:
         changes.append(recipe["metrics"]["l2_change"])
         hits.append(recipe["metrics"]["target_hit"])
     out = torch.cat(outs)
-    return {"tr_judge_squashed": judge_hits(judge, out, targets, True), "tr_judge_raw": judge_hits(judge, out, targets, False),
+    return {"tr_judge_squashed": judge_hits(judge, out, targets, True),
+            "tr_judge_raw": judge_hits(judge, out, targets, False),
             "tr_model_hit": float(np.mean(hits)), "tr_l2_change": float(np.mean(changes))}
 
 
@@ -349,8 +353,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
     parser.add_argument("--quick", action="store_true", help="a few images and 3 steps: checks the pipeline only")
-    parser.add_argument("--judge", help="a trained judge (.safetensors, arch cifar_convnet); default: cached or trained")
-    parser.add_argument("--docs", type=Path, default=None, help="where the sample grids go (default docs/, quick: results/)")
+    parser.add_argument("--judge",
+                        help="a trained judge (.safetensors, arch cifar_convnet); default: cached or trained")
+    parser.add_argument("--docs", type=Path, default=None,
+                        help="where the sample grids go (default docs/, quick: results/)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))

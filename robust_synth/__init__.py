@@ -5,7 +5,7 @@ from .constraints import L2Ball, LinfBall, Unconstrained  # noqa: E402
 from .engine import Cancelled, PGDConfig, PGDResult, pgd  # noqa: E402
 from .features import ModelOutput, RobustModel  # noqa: E402
 from .models import REGISTRY, ModelSpec, load_model  # noqa: E402
-from . import objectives, registry, tasks  # noqa: E402
+from . import objectives, registry, tasks  # noqa: E402,F401 (tasks: importing it registers every task)
 from .tasks import top_features  # noqa: E402
 
 globals().update({task.name: task.fn for task in registry.all_tasks()})  # every task, under its own name

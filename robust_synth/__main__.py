@@ -1,4 +1,4 @@
-"""CLI: python -m robust_synth <task> --model NAME --out DIR [task options]; writes PNGs (recipe embedded) and recipe.json."""
+"""CLI: robust-synth (= python -m robust_synth) <task> --model NAME --out DIR [options]; writes PNGs and recipe.json."""
 from __future__ import annotations
 
 import argparse
@@ -51,7 +51,7 @@ def add_task_options(parser: argparse.ArgumentParser, task: registry.Task, skip:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m robust_synth", description=__doc__)
+    parser = argparse.ArgumentParser(prog="robust-synth", description=__doc__)
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
     for task in registry.all_tasks():
         _add_task(sub, task)

@@ -143,7 +143,8 @@ def pgd_batch(model, requests: list[PGDRequest], cfg: PGDConfig) -> list[PGDResu
     starts = [_start(r, c, cfg) for r, c in zip(requests, centers)]
     history: list[torch.Tensor] = []
     relay = _Relay(requests, bounds, history)
-    result = pgd(model, torch.cat(starts), _split_objective(requests, bounds), dataclasses.replace(cfg, random_start=False),
+    result = pgd(model, torch.cat(starts), _split_objective(requests, bounds),
+                 dataclasses.replace(cfg, random_start=False),
                  center=torch.cat(centers), callback=relay)
     losses = torch.stack(history) if history else None
     return [PGDResult(result.x[a:b], result.loss[a:b], [] if losses is None else losses[:, a:b].mean(1).tolist(),

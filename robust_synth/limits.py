@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 ENV_PREFIX = "ROBUST_SYNTH_"
 MAX_SEED = 2**32 - 1  # fits numpy, torch and JavaScript numbers exactly
-# The app runs 8 requests at once, batched (measured faster on CPU, see the README's load table), except on ZeroGPU,
+# The app runs 8 requests at once, batched (measured faster on CPU: docs/load.md), except on ZeroGPU,
 # where every @spaces.GPU call runs in its own process: concurrent requests never meet in one batch there.
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true")
 DEFAULT_CONCURRENT_REQUESTS = 1 if ON_ZERO_GPU else 8

@@ -12,11 +12,12 @@ from safetensors.torch import load_file
 
 from . import madry_family
 from .hashes import file_sha256
+from .resources import weights_dir
 from .madry_family import HUB_REPO
 from .architectures import build
 from .features import RobustModel
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = weights_dir()
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

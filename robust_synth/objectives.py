@@ -57,7 +57,8 @@ def _on_device(t: torch.Tensor) -> Callable[[torch.device], torch.Tensor]:
 
 def _check_targets(targets: torch.Tensor) -> torch.Tensor:
     if targets.dim() != 1 or targets.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"targets must be a 1-d integer tensor of class indices, got {targets.dtype} {tuple(targets.shape)}")
+        raise TypeError(f"targets must be a 1-d integer tensor of class indices, "
+                        f"got {targets.dtype} {tuple(targets.shape)}")
     return targets.long()
 
 
@@ -100,7 +101,8 @@ def feature(k: int, layer: str = REP) -> Objective:
     def fn(out, x):
         a = out[layer]
         if k >= a.shape[1]:
-            raise ValueError(f"feature {k} is out of range: layer {layer!r} has {a.shape[1]} features (0..{a.shape[1] - 1})")
+            raise ValueError(f"feature {k} is out of range: layer {layer!r} has {a.shape[1]} features "
+                             f"(0..{a.shape[1] - 1})")
         a = a[:, k].float()
         return a.flatten(1).mean(1) if a.dim() > 1 else a
     return Objective(fn, f"feature[{layer}:{k}]", [layer])

@@ -120,7 +120,8 @@ class ResultStore:
     Each result appears atomically (written to a temp directory, then renamed); ids are content hashes, so
     saving the same result twice gives the same id. Before a result is written, the oldest results are removed
     until it fits under max_bytes (a single result over the cap is still kept, alone). A failed write (full disk,
-    no permission) logs a warning and save() returns None: the caller still has its images. No index: a new store on the same root sees old results.
+    no permission) logs a warning and save() returns None: the caller still has its images. No index: a new store on
+    the same root sees old results.
     """
 
     def __init__(self, root: str | Path | None = None, max_bytes: int | None = None):

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+from .resources import weights_dir
+
+WEIGHTS_DIR = weights_dir()
 DATASET_CLASSES = {"cifar10": 10, "imagenet": 1000}
 DEFAULT_SIDE = {"cifar10": 32, "imagenet": 224}
 
@@ -78,7 +80,8 @@ def sample(dataset_or_model, classes: torch.Tensor, generator: torch.Generator |
     b, k, _, r, _ = comps.shape
     z = torch.randn(b, k, generator=generator)
     detail = torch.einsum("bk,bkchw->bchw", z, comps)
-    detail = detail + _pick(stats["residual_std"], classes).view(b, 1, 1, 1) * torch.randn(b, 3, r, r, generator=generator)
+    noise = torch.randn(b, 3, r, r, generator=generator)
+    detail = detail + _pick(stats["residual_std"], classes).view(b, 1, 1, 1) * noise
     up = lambda t: F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)  # noqa: E731
     x = up(_pick(stats["mean"], classes)) + up(detail)
     flip = torch.rand(b, generator=generator) < 0.5

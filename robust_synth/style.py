@@ -29,7 +29,8 @@ RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3", "layer4"), "layer3")
 STAGE_PRESET = LayerPreset(("stage1", "stage2", "stage3", "stage4"), "stage3")  # the ResNet choice, stage by stage
 # The 3-group CIFAR ResNet: every group's output for style, content one group from the top (as layer3 of 4).
 CIFAR_RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3"), "layer2")
-ARCH_PRESETS = {"vgg19": VGG_PRESET, "vgg16_bn": VGG_PRESET, "cifar_vgg": VGG_PRESET, "cifar_resnet": CIFAR_RESNET_PRESET,
+ARCH_PRESETS = {"vgg19": VGG_PRESET, "vgg16_bn": VGG_PRESET, "cifar_vgg": VGG_PRESET,
+                "cifar_resnet": CIFAR_RESNET_PRESET,
                 **dict.fromkeys(("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "resnext50_32x4d"),
                                 RESNET_PRESET),
                 **dict.fromkeys(("densenet161", "mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x1_0"), STAGE_PRESET)}

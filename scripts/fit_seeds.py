@@ -101,7 +101,8 @@ def main(argv=None):
         note = f"per-class mean and top-{args.k} principal components of CIFAR-10 training images at 16x16"
     else:
         mean, comps, stds = fit_imagenet(args.data, layout=8, detail=32, k=args.k)
-        note = f"per-class 8x8 colour layout; top-{args.k} components of 32x32 high-pass residuals shared by all classes"
+        note = (f"per-class 8x8 colour layout; top-{args.k} components of 32x32 high-pass residuals shared by all "
+                "classes")
     save_seeds(out, mean, comps, stds, {"dataset": args.dataset, "description": note,
                                         "command": "python scripts/fit_seeds.py " + " ".join(argv or sys.argv[1:])})
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")

@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny randomly initialised models (CPU, no network, no weights)."""
+"""Shared fixtures: tiny randomly initialised models (CPU, no network, no weights), empty offline caches."""
 import pytest
 import torch
+from huggingface_hub import constants as hub_constants
 
+from robust_synth import models
 from robust_synth.architectures import CifarResNet, resnet_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import CIFAR10_CLASSES
@@ -49,3 +51,18 @@ def image_folder(tmp_path):
                 pixels = (torch.rand(32, 32, 3, generator=g) * 128 + 40 * k).to(torch.uint8).numpy()
                 Image.fromarray(pixels).save(root / split / cls / f"{i:03d}.png")
     return root
+
+
+@pytest.fixture
+def caches(tmp_path, monkeypatch):
+    """Empty Hub, torch.hub and robust_synth caches under tmp_path, Hub offline, a private model cache."""
+    hub = tmp_path / "hf" / "hub"
+    hub.mkdir(parents=True)
+    for var, value in {"HF_HOME": tmp_path / "hf", "HF_HUB_CACHE": hub, "HF_HUB_OFFLINE": "1",
+                       "TORCH_HOME": tmp_path / "torch", "ROBUST_SYNTH_CACHE": tmp_path / "rs"}.items():
+        monkeypatch.setenv(var, str(value))
+    # huggingface_hub reads these variables once at import; mirror them into its constants.
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(models, "_cache", {})
+    return tmp_path

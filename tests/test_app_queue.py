@@ -1,4 +1,4 @@
-"""Many visitors: admission by expected wait at the queue, a dropped client's run cancelled, share links after a restart."""
+"""Many visitors: admission by expected wait, a dropped client's run cancelled, share links after a restart."""
 import threading
 import time
 

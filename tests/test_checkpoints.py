@@ -24,21 +24,6 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 IMAGE = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture
-def caches(tmp_path, monkeypatch):
-    """Empty Hub, torch.hub and robust_synth caches under tmp_path, Hub offline, a private model cache."""
-    hub = tmp_path / "hf" / "hub"
-    hub.mkdir(parents=True)
-    for var, value in {"HF_HOME": tmp_path / "hf", "HF_HUB_CACHE": hub, "HF_HUB_OFFLINE": "1",
-                       "TORCH_HOME": tmp_path / "torch", "ROBUST_SYNTH_CACHE": tmp_path / "rs"}.items():
-        monkeypatch.setenv(var, str(value))
-    # huggingface_hub reads these variables once at import; mirror them into its constants.
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(models, "_cache", {})
-    return tmp_path
-
-
 def add_spec(monkeypatch, name, **changes):
     """Register a test-only spec derived from imagenet-resnet50-l2-3, unpinned unless `sha256` is given
     (monkeypatched, so undone after the test)."""
@@ -98,7 +83,8 @@ def test_resnet50_madry_checkpoint_loads_offline_then_from_converted_cache(cache
     expected = reference_logits(net, spec)
     first = load_model(spec.name)
     torch.testing.assert_close(model_logits(spec.name), expected, rtol=1e-4, atol=1e-4)
-    converted = caches / "rs" / "converted" / "madrylab--robust-imagenet-models" / COMMIT / "resnet50_l2_eps3.safetensors"
+    converted = (caches / "rs" / "converted" / "madrylab--robust-imagenet-models" / COMMIT /
+                 "resnet50_l2_eps3.safetensors")
     assert converted.exists()
     shutil.rmtree(blob.parent.parent)  # Hub cache cleared, .ckpt gone: the second load must use the converted file
     models._cache.clear()

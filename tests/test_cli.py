@@ -69,7 +69,8 @@ def test_style_transfer_end_to_end_through_python_dash_m(tmp_path):
 
 
 def test_bad_input_is_one_line_error(tmp_path, capsys):
-    rc = main(["generate", "--model", "cifar10-resnet-l2-0.5", "--target", "kat", "--steps", "2", "--out", str(tmp_path)])
+    rc = main(["generate", "--model", "cifar10-resnet-l2-0.5", "--target", "kat", "--steps", "2",
+               "--out", str(tmp_path)])
     assert rc == 2 and "did you mean 'cat'" in capsys.readouterr().err and not list(tmp_path.glob("*.png"))
 
 
@@ -84,7 +85,8 @@ REQUIRED = {  # task -> its required options
 def test_every_task_has_a_subcommand_with_typed_options():
     parser = build_parser()
     for name, required in REQUIRED.items():
-        assert name in registry.TASKS and parser.parse_args([name, "--model", "m", "--out", "o", *required]).task == name
+        assert name in registry.TASKS
+        assert parser.parse_args([name, "--model", "m", "--out", "o", *required]).task == name
     args = parser.parse_args(["paint_features", "--model", "m", "--out", "o", "--image", "a", "--mask", "b",
                               "--feature", "7", "--eps", "2.5"])
     assert args.feature == 7 and args.eps == 2.5

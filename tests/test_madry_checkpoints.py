@@ -12,8 +12,7 @@ import madry_format
 from robust_synth import checkpoints, load_model, models
 from robust_synth.checkpoints import (CheckpointFormatError, ChecksumMismatchError, UnsafeCheckpointError,
                                       WeightsUnavailableError)
-from test_checkpoints import (COMMIT, IMAGE, REPO_FOLDER, assert_one_clear_sentence, caches,  # noqa: F401 (fixture)
-                              model_logits, reference_logits)
+from test_checkpoints import COMMIT, IMAGE, REPO_FOLDER, assert_one_clear_sentence, model_logits, reference_logits
 
 CONVERTED = ("rs", "converted", "madrylab--robust-imagenet-models", COMMIT)
 

@@ -1,4 +1,4 @@
-"""The README's gradio_client example names only endpoints and parameters the app has, and every task endpoint."""
+"""The README's gradio_client examples name only endpoints and parameters the app has, and every task endpoint."""
 import ast
 import re
 from pathlib import Path
@@ -11,11 +11,12 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def readme_client_calls() -> list[tuple[str, set[str], int]]:
-    """(api_name, keyword names, positional count) of each client.predict(...) in the README's gradio_client block."""
+    """(api_name, keyword names, positional count) of each client.predict(...) in the README's gradio_client blocks."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    [block] = [b for b in blocks if "from gradio_client import" in b]
+    client_blocks = [b for b in blocks if "from gradio_client import" in b]
+    assert client_blocks, "the README has no gradio_client example"
     calls = []
-    for node in ast.walk(ast.parse(block)):
+    for node in (node for block in client_blocks for node in ast.walk(ast.parse(block))):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "predict":
             keywords = {k.arg: k.value for k in node.keywords}
             calls.append((keywords.pop("api_name").value, set(keywords), len(node.args)))

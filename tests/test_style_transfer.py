@@ -154,8 +154,10 @@ def test_cancel_returns_the_best_so_far(tiny_model):
 
 
 def test_same_seed_same_image(tiny_model):
-    run = lambda seed: np.asarray(style_transfer(_content(), _style(), tiny_model, size=32, steps=3, init="noise",
-                                                 seed=seed)[0][0])
+    def run(seed):
+        return np.asarray(style_transfer(_content(), _style(), tiny_model, size=32, steps=3, init="noise",
+                                         seed=seed)[0][0])
+
     assert np.array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))
 

@@ -1,4 +1,4 @@
-"""train.py end to end on a tiny image folder (adversarial and standard, resume, overfitting guard), load_split on a tar."""
+"""train.py end to end on a tiny image folder (adversarial and standard, resume, overfitting guard); load_split, tar."""
 import json
 import tarfile
 from dataclasses import replace
@@ -130,7 +130,8 @@ def test_augment_shifts_each_image_on_its_own_and_keeps_the_range():
     out = train.augment(x, torch.Generator().manual_seed(0), translate=2)
     assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
     distinct = {tuple(out[i].flatten()[:20].tolist()) for i in range(0, 32, 4)}
-    assert len(distinct) > 2, "the same image repeated must get different shifts or flips (one per image, not per batch)"
+    assert len(distinct) > 2, \
+        "the same image repeated must get different shifts or flips (one per image, not per batch)"
 
 
 def test_load_split_reads_a_tar_gz_like_the_folder(image_folder, tmp_path):

@@ -1,4 +1,4 @@
-"""CLI: python -m robust_synth.bulk generate|TASK|evaluate ...; the same command alone or under torchrun.
+"""CLI: robust-synth-bulk (= python -m robust_synth.bulk) generate|TASK|evaluate ...; alone or under torchrun.
 
   generate --model M --per-class K [--classes C ...] --out DIR     K images of each class (default: all classes)
   TASK --model M --inputs FOLDER --out DIR [task options]          the task on every image under FOLDER
@@ -43,7 +43,7 @@ def _add_run_options(parser: argparse.ArgumentParser, fn) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m robust_synth.bulk", description=__doc__,
+    parser = argparse.ArgumentParser(prog="robust-synth-bulk", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
     for name, fn in bulk_tasks().items():
