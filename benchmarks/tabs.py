@@ -88,15 +88,16 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}; {torch.get_num_threads()} CPU threads; {platform.processor() or platform.machine()}"
-          f"; model {args.model}; median of {args.reps} runs after one warm-up")
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}; {torch.get_num_threads()} CPU threads; {cpu}; model {args.model}; "
+          f"median of {args.reps} runs after one warm-up")
     rows = []
     for task in registry.all_tasks():
         if args.task and task.name not in args.task or not task.examples:
             continue
         robust = measure(task, args.model, args.reps)
-        line = (f"{task.name:18s} {robust['seconds']:7.2f} s  steps {robust['steps']!s:>4}  images {robust['images']:3d}"
-                f" @ {robust['side']:3d} px  = {robust['equivalent_steps']:7.1f} bare fwd+bwd")
+        line = (f"{task.name:18s} {robust['seconds']:7.2f} s  steps {robust['steps']!s:>4}  images "
+                f"{robust['images']:3d} @ {robust['side']:3d} px  = {robust['equivalent_steps']:7.1f} bare fwd+bwd")
         if args.compare:
             standard = measure(task, STANDARD_COUNTERPART[args.model], args.reps)
             total = robust["seconds"] + standard["seconds"]
