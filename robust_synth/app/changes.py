@@ -35,17 +35,17 @@ def differences(image, results: dict) -> list[tuple[Image.Image, str]]:
         return []
     deltas = {label: change(image, result) for label, result in results.items()}
     factor = amplification(*deltas.values())
-    return [(difference_image(delta, factor), f"{label}: change × {factor} (grey = unchanged)")
-            for label, delta in deltas.items()]
+    return [(difference_image(delta, factor), f"{label}: change ×{factor}") for label, delta in deltas.items()]
 
 
-def sides(recipe: dict) -> list[tuple[str, dict]]:
-    """(label, recipe) of the run and, if compared, of the standard run: labelled robust and standard when compared,
-    else by the model alone."""
+def sides(recipe: dict, named: bool = True) -> list[tuple[str, dict]]:
+    """(label, recipe) of the run and, if compared, of the standard run: labelled robust and standard (followed by
+    the model's name if `named`) when compared, else by the model's name alone."""
     standard = (recipe or {}).get("comparison")
     if not standard:
         return [(recipe.get("model", ""), recipe)] if recipe else []
-    return [(f"robust {recipe['model']}", recipe), (f"standard {standard['model']}", standard)]
+    return [(f"robust {recipe['model']}" if named else "robust", recipe),
+            (f"standard {standard['model']}" if named else "standard", standard)]
 
 
 def probability_note(recipe: dict) -> str:

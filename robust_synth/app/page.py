@@ -5,7 +5,7 @@ from .. import limits, models, registry
 from . import pickers as p
 from . import queue_gate
 from . import results as r
-from .tabs import TaskForm, change_view, comparison_view, first_image, task_tab
+from .tabs import TaskForm, comparison_view, task_tab, view_updates
 
 INTRO = """# robust-synth
 Image synthesis with a single adversarially robust classifier: every tab runs projected gradient descent on the
@@ -81,10 +81,7 @@ def shown_result(form: TaskForm, saved: r.Saved) -> dict:
     pairs = r.comparison_files(files, saved.compared, saved.recipe) if saved.compared else None
     updates = {gallery: files, recipe_json: saved.recipe,
                comparison: comparison_view(saved.recipe, pairs, value=pairs)}
-    if "change" in form.views:
-        image = saved.inputs.get(first_image(registry.get(form.task)).name)
-        updates[form.views["change"]] = change_view(image, saved.images[0], (saved.compared or [None])[0],
-                                                    saved.recipe)
+    updates.update(view_updates(form, saved.recipe, saved.inputs, saved.images[0], (saved.compared or [None])[0]))
     return updates
 
 

@@ -143,6 +143,14 @@ def load_result(result: str, request=None) -> Saved:
     return Saved(images, _linked(recipe, result_id, request), inputs, compared)
 
 
+def saved_inputs(recipe: dict) -> dict:
+    """The input pictures of a just saved result by name, as the task got them; {} if it was not saved."""
+    try:
+        return results.ResultStore().load(recipe["result_id"])[2] if recipe and recipe.get("result_id") else {}
+    except ValueError:  # removed to make room meanwhile
+        return {}
+
+
 def open_result(result: str, request: gr.Request = None):
     """Reopen a saved result by its id or share link: its images and recipe."""
     saved = load_result(result, request)

@@ -18,6 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # the examples a de
 
 
 CHANGE_TASKS = ("refine",)  # tasks whose change is too small to see: their tab shows it amplified
+CHANGE_LABEL = "what changed: result − input, amplified by the factor under each (mid-grey = unchanged)"
 
 
 @dataclass
@@ -48,7 +49,7 @@ def result_outputs(task: str, shows_input: bool) -> tuple[tuple, dict]:
                                                visible=False, interactive=False, elem_id=f"before-after-{task}",
                                                elem_classes=["result-view"])
     if task in CHANGE_TASKS:
-        views["change"] = _gallery("what changed", f"change-{task}", columns=2, visible=False)
+        views["change"] = _gallery(CHANGE_LABEL, f"change-{task}", columns=2, visible=False)
     notes = gr.Markdown(elem_id=f"notes-{task}")
     share = gr.Markdown(elem_id=f"share-{task}")
     with gr.Accordion("Recipe", open=False, elem_id=f"recipe-{task}-accordion"):
@@ -77,31 +78,35 @@ def result_notes(recipe) -> str:
 
 
 def comparison_view(recipe, pairs, **value) -> gr.Gallery:
-    """The robust | standard pairs after a run: the sides named by their models, two pairs a row, shown only if the
-    run compared (value=...: the pairs too, for a reopened result)."""
+    """The robust | standard pairs after a run: the sides named by their models, a pair a row (two from three pairs
+    on), shown only if the run compared (value=...: the pairs too, for a reopened result)."""
     standard = (recipe or {}).get("comparison")
     if not standard:
         return gr.Gallery(label="robust | standard", visible=False, **value)
     return gr.Gallery(label=f"robust: {recipe['model']}  |  standard: {standard['model']}  (each image's pair)",
-                      columns=2 if len(pairs or []) <= 2 else 4, visible=True, **value)
-
-
-def show_before_after(image, gallery):
-    pair = v.input_beside_result(image, gallery[0][0] if gallery else None)
-    return gr.ImageSlider(value=pair, visible=pair is not None)
+                      columns=4 if len(pairs or []) >= 6 else 2, visible=True, **value)
 
 
 def change_view(image, result, standard, recipe) -> gr.Gallery:
     """The input against the result (and the standard model's, if compared), amplified alike."""
     shown = [result, standard] if standard is not None else [result]
-    labels = [label for label, _ in changes.sides(recipe or {})]
+    labels = [label for label, _ in changes.sides(recipe or {}, named=False)]
     found = changes.differences(image, dict(zip(labels, shown))) if result is not None else []
-    return gr.Gallery(value=found or None, visible=bool(found))
+    return gr.Gallery(value=found or None, visible=bool(found), label=CHANGE_LABEL)
 
 
-def show_change(image, gallery, pairs, recipe):
-    """change_view after a run: the first result and, if compared, its standard pair (pairs interleave them)."""
-    return change_view(image, gallery[0][0] if gallery else None, pairs[1][0] if pairs else None, recipe)
+def view_updates(form: TaskForm, recipe: dict, inputs: dict, result, standard) -> dict:
+    """Updates of the form's views (input | result, what changed) for a result (its first image, and the standard
+    model's first if compared), from its saved inputs: the pictures as the task got them (composited, scaled down).
+    A view whose input is not known is hidden."""
+    image = (inputs or {}).get(first_image(registry.get(form.task)).name) if form.views else None
+    updates = {}
+    if "before_after" in form.views:
+        pair = v.input_beside_result(image, result)
+        updates[form.views["before_after"]] = gr.ImageSlider(value=pair, visible=pair is not None)
+    if "change" in form.views:
+        updates[form.views["change"]] = change_view(image, result, standard, recipe)
+    return updates
 
 
 # ----- the tab ------------------------------------------------------------------------------------------------------
@@ -147,12 +152,11 @@ def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, hist
     event.success(comparison_view, [recipe, comparison], comparison, **hidden)
     event.success(r.add_to_history, [state, recipe, gallery], [state, thumbnails, links], **hidden)
     ladder.success(r.add_ladder_to_history, [state, strip[1], strip[0]], [state, thumbnails, links], **hidden)
-    if "before_after" in form.views:
-        source = form.fields[first_image(task).name]
-        event.success(show_before_after, [source, gallery], form.views["before_after"], **hidden)
-    if "change" in form.views:
-        source = form.fields[first_image(task).name]
-        event.success(show_change, [source, gallery, comparison, recipe], form.views["change"], **hidden)
+    if form.views:
+        def show_views(recipe_value, files, pairs):
+            first = files[0][0] if files else None
+            return view_updates(form, recipe_value, r.saved_inputs(recipe_value), first, pairs[1][0] if pairs else None)
+        event.success(show_views, [recipe, gallery, comparison], list(form.views.values()), **hidden)
     stop_button.click(stop_run, None, None, api_visibility="private", queue=False)
     form.fields["compare"].change(lambda on: gr.Gallery(visible=on), form.fields["compare"], comparison, **hidden)
     form.fields["model"].change(lambda model: (p.run_button(model),) * 2, form.fields["model"], [run, compare_levels],

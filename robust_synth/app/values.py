@@ -147,17 +147,16 @@ def sketch_from_pad(value):
 
 # ----- input beside output --------------------------------------------------------------------------------------
 
-def input_beside_result(image, result: str):
-    """(input, result) at the result's size for the before/after slider.
+def input_beside_result(image, result):
+    """(input, result: a file or image) at the result's size for the before/after slider.
 
     Edits come back at the input's size (shown as they are); super-resolution's result is a whole multiple of
     its input, which is then enlarged with nearest-neighbour so its pixels show; a result of another shape
     (interpolation frames at the model's size) gets the input cropped to its aspect.
     """
-    if not image or not result:
+    if image is None or result is None:
         return None
-    out = Image.open(result).convert("RGB")
-    before = load_image(image).convert("RGB")
+    out, before = load_image(result, name="result"), load_image(image)
     (width, height), (out_width, out_height) = before.size, out.size
     if before.size == out.size:
         return before, out
