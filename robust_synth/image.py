@@ -191,7 +191,7 @@ def has_transparency(img: Image.Image) -> bool:
 
 
 def fit_within(img: Image.Image, side: int) -> Image.Image:
-    """img scaled down (aspect kept, antialiased) so that its longer side is at most `side`; smaller ones as they are."""
+    """img scaled down (aspect kept, antialiased) so that its longer side is at most `side`; a smaller one as it is."""
     if max(img.size) <= side:
         return img
     scale = side / max(img.size)

@@ -6,9 +6,9 @@ from pathlib import Path
 import gradio as gr
 
 from .. import limits, models, registry
+from . import changes
 from . import pickers as p
 from . import results as r
-from . import changes
 from . import values as v
 from .endpoints import AFTER_INPUTS, endpoint, ladder_endpoint, ladder_name
 from .running import arm_stop, disarm_stop, stop

@@ -1,4 +1,4 @@
-"""What the app's inputs send, as the library's arguments: empty fields, numbers typed as text, editor layers."""
+"""What the app's inputs send, as the library's arguments: empty fields, typed numbers, editor layers, pictures."""
 import numbers
 
 import gradio as gr
