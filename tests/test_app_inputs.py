@@ -18,6 +18,12 @@ EMBEDDED = "cifar10-resnet-l2-0.5"
 TOO_SMALL = f"at least {MIN_SIDE}x{MIN_SIDE} pixels"
 
 
+@pytest.fixture(autouse=True)
+def results_store(tmp_path, monkeypatch):
+    """The app's runs save their results (and share links) under tmp_path, not the user's cache."""
+    monkeypatch.setenv("ROBUST_SYNTH_RESULTS", str(tmp_path / "results"))
+
+
 def _photo(width=48, height=40) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
