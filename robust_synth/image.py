@@ -16,6 +16,11 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's decompression-bomb guard, set ex
 # Raster formats a browser or camera produces; nothing that runs an external interpreter (EPS) or is exotic.
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "WEBP", "BMP", "TIFF", "PPM", "AVIF")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+BACKGROUND, BACKGROUND_NAME = (255, 255, 255), "white"  # what transparent pixels are composited on
+# The shorter side of the smallest picture a task works on, the same for every task (each one's picture goes to a
+# model's input): a quarter of the smallest model input (CIFAR-10's 32 px). A smaller one would be enlarged more than
+# 4x to reach any model, and its result would be a few pixels across.
+MIN_SIDE = 8
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 ACCEPTED = "a PIL image, numpy array, torch tensor, file path or bytes"
 
@@ -146,8 +151,8 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
         return Image.fromarray(_rescale_to_uint8(np.asarray(img), name)).convert("RGB")
     if img.mode in ALPHA_MODES or img.has_transparency_data:
         rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
     try:
         return img.convert("RGB")
     except Exception as e:
@@ -159,10 +164,39 @@ def load_image(image, *, name: str = "image") -> Image.Image:
 
     Accepts a PIL image, a numpy array (HxW, HxWx3/4; uint8, or float in [0,1]), a torch tensor (3,H,W) or
     (1,3,H,W) in [0,1], a file path, bytes, or a Gradio ImageEditor value (its composite). Raises ValueError with
-    one sentence for empty, truncated, corrupt or oversized input. Alpha is composited on white, EXIF orientation
-    applied, 16-bit and float images rescaled to 8 bits, animated images give their first frame.
+    one sentence for empty, truncated, corrupt or oversized input. Alpha is composited on BACKGROUND (white), EXIF
+    orientation applied, 16-bit and float images rescaled to 8 bits, animated images give their first frame.
     """
     return _to_rgb(open_image(image, name=name), name)
+
+
+def check_min_side(img: Image.Image, name: str = "image") -> Image.Image:
+    """img, or ValueError naming MIN_SIDE if either side is shorter: the floor of every task's picture."""
+    if min(img.size) < MIN_SIDE:
+        raise ValueError(f"{name} is {img.width}x{img.height} pixels, too small to work on: give a picture of at "
+                         f"least {MIN_SIDE}x{MIN_SIDE} pixels")
+    return img
+
+
+def load_picture(image, *, name: str = "image") -> Image.Image:
+    """load_image for a task's picture: also refused (ValueError) under MIN_SIDE pixels on either side."""
+    return check_min_side(load_image(image, name=name), name)
+
+
+def has_transparency(img: Image.Image) -> bool:
+    """True when some pixel of img is not fully opaque (what load_image composites on BACKGROUND)."""
+    if img.mode not in ALPHA_MODES and not img.has_transparency_data:
+        return False
+    return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
+def fit_within(img: Image.Image, side: int) -> Image.Image:
+    """img scaled down (aspect kept, antialiased) so that its longer side is at most `side`; a smaller one as it is."""
+    if max(img.size) <= side:
+        return img
+    scale = side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def fit_square(img: Image.Image, size: int) -> Image.Image:

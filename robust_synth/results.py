@@ -102,6 +102,11 @@ def _input_png(name, value) -> bytes:
     return _png_bytes(img if img.mode in PNG_MODES else load_image(img, name=name))
 
 
+def _check_images(what: str, images) -> None:
+    if not isinstance(images, (list, tuple)) or not images or not all(isinstance(i, Image.Image) for i in images):
+        raise TypeError(f"{what} must be a non-empty list of PIL images")
+
+
 def _content_id(recipe_text: str, files: dict[str, bytes]) -> str:
     digest = hashlib.sha256(recipe_text.encode())
     for filename in sorted(files):
@@ -115,7 +120,8 @@ def _folder_bytes(folder: Path) -> int:
 
 
 class ResultStore:
-    """Results on disk, one directory per id: output-NNN.png (recipe embedded), input-<name>.png, recipe.json.
+    """Results on disk, one directory per id: output-NNN.png (recipe embedded), input-<name>.png, recipe.json, and
+    for a compared run compared-NNN.png (the standard model's images).
 
     Each result appears atomically (written to a temp directory, then renamed); ids are content hashes, so
     saving the same result twice gives the same id. Before a result is written, the oldest results are removed
@@ -131,12 +137,19 @@ class ResultStore:
             raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
         self._remove_stale_temp_dirs()
 
-    def save(self, images: list[Image.Image], recipe: dict, inputs: dict | None = None) -> str | None:
-        """Store the outputs (PNG, recipe embedded), the recipe and the inputs; return the result id, or None."""
-        if not isinstance(images, (list, tuple)) or not images or not all(isinstance(i, Image.Image) for i in images):
-            raise TypeError("images must be a non-empty list of PIL images")
+    def save(self, images: list[Image.Image], recipe: dict, inputs: dict | None = None,
+             compared: list[Image.Image] | None = None) -> str | None:
+        """Store the outputs (PNG, recipe embedded), the recipe and the inputs; return the result id, or None.
+
+        compared: the standard model's images of a compared run (compared-NNN.png, its recipe["comparison"] embedded).
+        """
+        _check_images("images", images)
+        if compared is not None:
+            _check_images("compared", compared)
         text = recipe_json(recipe)
         files = {f"output-{i:03d}.png": png_with_recipe(img, recipe) for i, img in enumerate(images)}
+        files.update({f"compared-{i:03d}.png": png_with_recipe(img, recipe.get("comparison") or recipe)
+                      for i, img in enumerate(compared or [])})
         files.update({f"input-{name}.png": _input_png(name, value)
                       for name, value in (inputs or {}).items() if value is not None})
         files["recipe.json"] = text.encode()
@@ -162,6 +175,10 @@ class ResultStore:
             raise ValueError(f"result {result_id} not found: it may have been removed to make room for "
                              f"newer results") from None
         return images, recipe, inputs
+
+    def load_compared(self, result_id: str) -> list[Image.Image]:
+        """The standard model's images saved with a compared result (empty when it was not compared)."""
+        return [_read_png(path) for path in sorted((self.root / check_id(result_id)).glob("compared-*.png"))]
 
     def ids(self) -> list[str]:
         """Stored result ids, oldest first."""

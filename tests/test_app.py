@@ -169,16 +169,21 @@ def test_rerun_from_a_result_png_or_pasted_recipe(client):
         app_results.recipe_from_upload(None, "[1, 2]")
 
 
-def test_compare_runs_the_standard_counterpart_with_the_same_seed(client):
-    gallery, pair, recipe = client.predict(model=EMBEDDED, target="ship", n=1, seed=5, compare=True,
-                                           api_name="/generate", **FAST)
+def test_compare_pairs_every_image_with_the_standard_counterpart_same_seed(client):
+    """Catches a comparison of the first image only, pairs out of order, a rerun of the robust model or another seed
+    on the standard side, and a share link that forgets the standard images."""
+    gallery, pairs, recipe = client.predict(model=EMBEDDED, target="ship", n=2, seed=5, compare=True,
+                                            api_name="/generate", **FAST)
     assert recipe["comparison"]["model"] == STANDARD and recipe["comparison"]["seed"] == recipe["seed"] == 5
-    robust, standard = (np.asarray(Image.open(p).convert("RGB")) for p in pair)
-    assert np.array_equal(robust, pixels(gallery)), "the slider's left image is not the robust result"
-    alone = client.predict(model=STANDARD, target="ship", n=1, seed=5, api_name="/generate", **FAST)
-    # catches a comparison that reruns the robust model, another seed, or shows the start image
-    assert np.array_equal(standard, pixels(alone[0])), "the slider's right image is not the standard model's run"
-    assert not np.array_equal(robust, standard)
+    assert [p["caption"] for p in pairs] == ["robust · 1 of 2", "standard · 1 of 2", "robust · 2 of 2",
+                                             "standard · 2 of 2"]
+    robust, standard = ([np.asarray(Image.open(p["image"])) for p in side] for side in (pairs[::2], pairs[1::2]))
+    assert all(np.array_equal(r, pixels([g])) for r, g in zip(robust, gallery, strict=True))
+    alone = client.predict(model=STANDARD, target="ship", n=2, seed=5, api_name="/generate", **FAST)
+    assert all(np.array_equal(s, pixels([a])) for s, a in zip(standard, alone[0], strict=True))
+    assert not np.array_equal(robust[0], standard[0]) and not np.array_equal(standard[0], standard[1])
+    reopened = app_results.load_result(recipe["share_url"])
+    assert [np.asarray(im).tolist() for im in reopened.compared] == [s.tolist() for s in standard]
 
 
 @pytest.mark.parametrize("api_name, inputs, size, count", [
@@ -292,6 +297,24 @@ def test_the_session_history_keeps_newest_first_with_share_links(tmp_path):
     assert links.splitlines()[0].endswith(f"[http://x/?result={2:024x}](http://x/?result={2:024x})")
     history, _, _ = app_results.add_to_history(history, {"task": "invert"}, [])  # a failed run adds nothing
     assert len(history) == 3
+
+
+def test_a_robustness_ladder_run_joins_the_history_one_entry_per_level_that_ran(tmp_path):
+    """Catches ladder runs missing from the Results tab, and a level's link paired with another level's image."""
+    strip = []
+    for name in ("standard", "robust"):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"{name}.png")
+        strip.append((str(tmp_path / f"{name}.png"), "caption"))
+    levels = [{"model": STANDARD, "eps_label": "0", "recipe": {"task": "generate", "model": STANDARD,
+                                                                 "share_url": f"http://x/?result={0:024x}"}},
+              {"model": "offline-level", "eps_label": "1", "error": "offline, not cached"},
+              {"model": EMBEDDED, "eps_label": "0.5", "recipe": {"task": "generate", "model": EMBEDDED,
+                                                                  "share_url": f"http://x/?result={1:024x}"}}]
+    history, thumbnails, links = app_results.add_ladder_to_history([], levels, strip)
+    assert [(e["model"], e["image"]) for e in history] == [(EMBEDDED, strip[1][0]), (STANDARD, strip[0][0])]
+    assert thumbnails[0][1] == f"generate · {EMBEDDED} (robustness ladder, ε=0.5)"
+    assert links.splitlines()[1] == (f"2. generate · {STANDARD} (robustness ladder, ε=0): "
+                                     f"[http://x/?result={0:024x}](http://x/?result={0:024x})")
 
 
 def gradio_args(handler, **values) -> list:

@@ -323,27 +323,68 @@ def test_stop_returns_the_best_result_so_far(page):
     text_field(page, "invert-steps").fill("")
 
 
-def test_compare_shows_both_models_side_by_side_only_when_on(page):
-    """Catches an empty comparison panel shown with compare off, a slider whose sides are not named by their
-    models, a comparison of two identical images (the robust run twice), and small images shown blurred."""
+def pixels_at(images: list[dict]) -> list[np.ndarray]:
+    return [np.asarray(Image.open(io.BytesIO(png_at(image["src"])))) for image in images]
+
+
+def test_compare_pairs_every_image_only_when_on_and_the_share_link_reopens_the_pairs(page, browser):
+    """Generate's first example (n=4) with Compare: catches a comparison of the first image only, an empty panel
+    shown with compare off, sides not named by their models, a robust image that is not the result's, the robust
+    run twice, small images shown blurred, and a share link that reopens without its comparison."""
     panel = open_tab(page, "Generate")
     load_first_example(panel)
     open_settings(page, "generate")
     text_field(page, "generate-steps").fill("5")
     page.click("#compare-generate input")
     page.locator("#comparison-generate").wait_for()  # shown as soon as compare is on
-    run_and_wait(page, "generate")
-    page.wait_for_function("() => document.querySelectorAll('#comparison-generate img').length === 2")
-    pair = shown_images(page, "#comparison-generate")
-    assert_whole_and_enlarged(pair, "robust | standard")
-    robust, standard = (np.asarray(Image.open(io.BytesIO(png_at(image["src"])))) for image in pair)
-    assert robust.shape == standard.shape and not np.array_equal(robust, standard)
+    share = run_and_wait(page, "generate")
+    page.wait_for_function("() => document.querySelectorAll('#comparison-generate img').length === 8")
+    pairs = shown_images(page, "#comparison-generate")
+    assert_whole_and_enlarged(pairs, "robust | standard")
+    captions = page.locator("#comparison-generate .caption-label").all_inner_texts()
+    assert captions == [f"{side} · {i} of 4" for i in range(1, 5) for side in ("robust", "standard")]
+    shown = pixels_at(pairs)
+    assert all(np.array_equal(a, b) for a, b in zip(shown[::2], pixels_at(shown_images(page, "#gallery-generate"))))
+    assert all(not np.array_equal(robust, standard) for robust, standard in zip(shown[::2], shown[1::2]))
     label = page.locator("#comparison-generate").inner_text()
     assert "robust: cifar10-resnet-l2-0.5" in label and "standard: cifar10-resnet-standard" in label
     screenshot(page, "compare")
+
+    visitor = open_app(browser, share)
+    try:
+        visitor.wait_for_function("() => document.querySelectorAll('#comparison-generate img').length === 8")
+        reopened = pixels_at(shown_images(visitor, "#comparison-generate"))
+        assert all(np.array_equal(a, b) for a, b in zip(reopened, shown, strict=True))
+        assert visitor.locator("#compare-generate input").is_checked()
+        assert error_toasts(visitor) == []
+    finally:
+        visitor.close()
     page.click("#compare-generate input")
     page.locator("#comparison-generate").wait_for(state="hidden")
     text_field(page, "generate-steps").fill("")
+
+
+def test_refine_shows_the_probabilities_before_and_after_and_the_change_amplified(page):
+    """Catches a Refine result that looks like its input with nothing saying what changed: the probability of the
+    class before -> after for both models, and both changes amplified by one captioned factor."""
+    panel = open_tab(page, "Refine")
+    load_first_example(panel)
+    page.click("#compare-refine input")
+    run_and_wait(page, "refine")
+    page.wait_for_function("() => document.querySelectorAll('#change-refine img').length === 2")
+    notes = page.locator("#notes-refine").inner_text()
+    assert re.search(r"Probability of cat, before → after: robust cifar10-resnet-l2-0\.5 [\d.]+% → [\d.]+%; "
+                     r"standard cifar10-resnet-standard [\d.]+% → [\d.]+%\.", notes), notes
+    captions = page.locator("#change-refine .caption-label").all_inner_texts()
+    factor = re.fullmatch(r"robust: change ×(\d+)", captions[0]).group(1)
+    assert captions[1] == f"standard: change ×{factor}" and int(factor) > 1
+    assert "amplified" in page.locator("#change-refine").inner_text()
+    changes = shown_images(page, "#change-refine")
+    assert_whole_and_enlarged(changes, "what changed")
+    robust = pixels_at(changes)[0].astype(int)
+    assert np.abs(robust - 128).mean() > 4, "the amplified change is flat grey"
+    screenshot(page, "refine-compare")
+    page.click("#compare-refine input")
 
 
 def test_compare_across_robustness_shows_each_level_captioned(page):
@@ -381,6 +422,10 @@ def test_compare_across_robustness_shows_each_level_captioned(page):
     strip.scroll_into_view_if_needed()
     screenshot(page, "ladder")
     text_field(page, "generate-steps").fill("")
+    open_tab(page, "Results")
+    links = page.locator("#history-links").inner_text().splitlines()
+    assert "(robustness ladder, ε=0.5)" in links[0] and "(robustness ladder, ε=0)" in links[1], links[:2]
+    assert all("?result=" in link for link in links[:2])
 
 
 def test_result_png_loads_into_its_tab(page, tmp_path):

@@ -1,4 +1,5 @@
 """image.py: the bad-input corpus (refused or converted), mask rules, and PIL <-> tensor helpers."""
+import io
 import re
 import time
 
@@ -7,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bad_inputs import MASK_SIZE, header_bomb, items
-from robust_synth.image import fit_square, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
+from bad_inputs import MASK_SIZE, header_bomb, items, transparent_palette_png
+from robust_synth.image import (MIN_SIDE, fit_square, fit_within, has_transparency, load_image, load_mask, load_picture,
+                                resize, resize_mask, to_pil, to_tensor)
 
 
 def _ids(corpus):
@@ -58,6 +60,34 @@ def test_pixel_limit_follows_the_environment(monkeypatch):
         load_image(img)
     with pytest.raises(ValueError, match="too large"):
         load_image(np.zeros((100, 200, 3), np.uint8))
+
+
+def test_a_task_picture_under_the_smallest_side_is_refused_naming_it():
+    """load_image decodes any size (the corpus' 1x1 PNG); a task's picture must be MIN_SIDE on both sides."""
+    assert load_picture(Image.new("RGB", (MIN_SIDE, 300))).size == (MIN_SIDE, 300)
+    for size in ((1, 1), (MIN_SIDE - 1, 300), (300, 2)):
+        with pytest.raises(ValueError, match=rf"^style_image is {size[0]}x{size[1]} pixels, too small to work on: "
+                                             rf"give a picture of at least {MIN_SIDE}x{MIN_SIDE} pixels$"):
+            load_picture(Image.new("RGB", size), name="style_image")
+
+
+@pytest.mark.parametrize("make, transparent", [
+    (lambda: Image.new("RGBA", (8, 8), (255, 0, 0, 0)), True),
+    (lambda: Image.new("RGBA", (8, 8), (255, 0, 0, 255)), False),  # alpha channel, every pixel opaque
+    (lambda: Image.new("LA", (8, 8), (10, 128)), True),
+    (lambda: Image.open(io.BytesIO(transparent_palette_png())), True),
+    (lambda: Image.new("P", (8, 8), 0), False),
+    (lambda: Image.new("RGB", (8, 8)), False),
+])
+def test_transparency_is_found_in_every_mode_that_has_it(make, transparent):
+    assert has_transparency(make()) is transparent
+
+
+def test_fit_within_scales_down_to_the_longer_side_and_leaves_smaller_pictures_alone():
+    img = Image.new("RGB", (6000, 4000), (200, 10, 10))
+    small = fit_within(img, 1024)
+    assert small.size == (1024, 683) and small.getpixel((500, 300)) == (200, 10, 10)
+    assert fit_within(small, 1024) is small
 
 
 def test_path_and_bytes_give_the_same_image(tmp_path):

@@ -41,6 +41,20 @@ def test_save_and_load_round_trip(store):
     assert recipe_from_png(store.root / result_id / "output-001.png") == RECIPE
 
 
+def test_a_compared_result_keeps_the_standard_images_with_their_recipe(store):
+    """Catches a shared compared result that reopens without its comparison."""
+    recipe = {**RECIPE, "comparison": {**RECIPE, "model": "cifar10-resnet-standard"}}
+    result_id = store.save([_image(0), _image(1)], recipe, compared=[_image(2), _image(3)])
+    assert [np.asarray(im).tolist() for im in store.load_compared(result_id)] == \
+        [np.asarray(_image(seed)).tolist() for seed in (2, 3)]
+    assert recipe_from_png(store.root / result_id / "compared-001.png") == recipe["comparison"]
+    assert store.load(result_id)[0][1].tobytes() == _image(1).tobytes()  # the outputs stay the robust ones
+    assert store.save([_image(0), _image(1)], recipe) != result_id
+    assert store.load_compared(store.save([_image(0)], RECIPE)) == []
+    with pytest.raises(TypeError, match="compared must be a non-empty list of PIL images"):
+        store.save([_image(0)], recipe, compared=[])
+
+
 def test_ids_are_content_hashes(store):
     first = store.save([_image(0)], RECIPE)
     assert store.save([_image(0)], dict(RECIPE)) == first

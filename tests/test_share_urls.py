@@ -100,7 +100,8 @@ def test_share_links_reopen_after_the_app_restarts(tmp_path, monkeypatch, no_spa
     share_url = saved["recipe"]["share_url"]
     assert share_url == f"http://old-host:7860/?result={saved['recipe']['result_id']}"
 
-    images, recipe, inputs = app_results.load_result(share_url, request(host="new-host:7860"))
+    images, recipe, inputs, compared = app_results.load_result(share_url, request(host="new-host:7860"))
+    assert compared == [], "a run without compare has no standard images"
     assert [im.size for im in images] == [(48, 40), (32, 32)], "the full-size edit, then the model's own square"
     np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(Image.open(saved["gallery"][0][0])))
     np.testing.assert_array_equal(np.asarray(inputs["image"]), np.asarray(Image.open(photo)))

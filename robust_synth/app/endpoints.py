@@ -27,11 +27,13 @@ def signature(task: registry.Task) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def library_kwargs(task: registry.Task, values: dict) -> dict:
-    """The endpoint's arguments as the task function's keyword arguments (empty settings: the task's defaults)."""
+def library_kwargs(task: registry.Task, values: dict) -> tuple[dict, dict]:
+    """The endpoint's arguments as the task function's keyword arguments (empty settings: the task's defaults),
+    its pictures prepared (values.prepared_pictures), and what was done to them, by input name."""
     with clear_errors():
         kwargs = {i.name: v.library_value(i.kind, i.name, values[i.name]) for i in task.app_inputs}
-        return {**kwargs, **v.run_settings(*(values[name] for name in registry.SETTINGS))}
+        kwargs, prepared = v.prepared_pictures({i.name: i.kind for i in task.app_inputs}, kwargs)
+        return {**kwargs, **v.run_settings(*(values[name] for name in registry.SETTINGS))}, prepared
 
 
 def ladder_name(task: registry.Task) -> str:
@@ -55,8 +57,9 @@ def _handler(task: registry.Task, name: str, doc: str, run):
 def endpoint(task: registry.Task):
     """The streaming handler of `task`'s endpoint (named task.name), wrapped for ZeroGPU and timed for admission."""
     def run(values):
-        yield from run_task(task.fn, library_kwargs(task, values), values["compare"], values["request"],
-                            values["progress"])
+        kwargs, prepared = library_kwargs(task, values)
+        yield from run_task(task.fn, kwargs, values["compare"], values["request"], values["progress"],
+                            prepared=prepared)
     handler = _handler(task, task.name, task.description, run)
     return measured(task.name, gpu_handler(handler, lambda values: estimate_seconds(task.name, values)))
 
@@ -65,7 +68,7 @@ def ladder_endpoint(task: registry.Task):
     """The handler of `<task>_ladder`: the same parameters, run on every level of the model's architecture and
     norm (compare is ignored: the standard level is in the strip); returns (strip, levels)."""
     def run(values):
-        yield from run_ladder(task.fn, library_kwargs(task, values), values["request"], values["progress"])
+        yield from run_ladder(task.fn, *library_kwargs(task, values), values["request"], values["progress"])
     doc = f"{task.description} Run on every robustness level of the model's architecture, same seed and settings."
     handler = _handler(task, ladder_name(task), doc, run)
     return measured(ladder_name(task), gpu_handler(handler, lambda values: ladder_seconds(task.name, values)))

@@ -108,20 +108,23 @@ def _entry(level: dict) -> dict:
             "clean_accuracy": level["clean_accuracy"], "accuracy_source": level["accuracy_source"]}
 
 
-def _run_level(fn, kwargs: dict, level: dict, strip: list, report: list, request, progress, deadline: float):
+def _run_level(fn, kwargs: dict, prepared: dict, level: dict, strip: list, report: list, request, progress,
+               deadline: float):
     """One level through the task's app run: yields (strip with its preview, levels), returns (file, recipe)."""
-    for files, _, recipe in run_task(fn, {**kwargs, "model": level["name"]}, False, request, progress, deadline):
+    for files, _, recipe in run_task(fn, {**kwargs, "model": level["name"]}, False, request, progress, deadline,
+                                     prepared):
         if isinstance(recipe, dict) and "task" in recipe:
             return files[0][0], recipe
         yield [*strip, (files[0], f"running {caption(level)}")], report
     raise RuntimeError(f"the run on {level['name']} ended without a result")
 
 
-def run_ladder(fn, kwargs: dict, request, progress):
+def run_ladder(fn, kwargs: dict, prepared: dict, request, progress):
     """Every level of the model's architecture and norm with the same seed and settings: yields (strip, levels).
 
     The strip holds each level's first image captioned with its ε and clean accuracy; levels lists every level
-    (model, norm, eps, clean accuracy, and its recipe or why it did not run). Levels whose weights cannot be had
+    (model, norm, eps, clean accuracy, and its recipe or why it did not run); prepared: what the app did to the
+    pictures (values.prepared_pictures), recorded in each level's recipe. Levels whose weights cannot be had
     here are skipped and named. The request's time limit covers the whole ladder: the level running when it comes
     stops with its best so far, and after it (or Stop) the levels not started are not run.
     """
@@ -139,8 +142,8 @@ def run_ladder(fn, kwargs: dict, request, progress):
             entry["error"] = reason
         else:
             try:
-                image, entry["recipe"] = yield from _run_level(fn, kwargs, level, strip, report, request, progress,
-                                                               deadline)
+                image, entry["recipe"] = yield from _run_level(fn, kwargs, prepared, level, strip, report, request,
+                                                               progress, deadline)
             except gr.Error as error:
                 entry["error"] = error.message
                 continue

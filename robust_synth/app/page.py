@@ -5,7 +5,7 @@ from .. import limits, models, registry
 from . import pickers as p
 from . import queue_gate
 from . import results as r
-from .tabs import task_tab
+from .tabs import TaskForm, comparison_view, task_tab, view_updates
 
 INTRO = """# robust-synth
 Image synthesis with a single adversarially robust classifier: every tab runs projected gradient descent on the
@@ -55,12 +55,13 @@ def models_tab() -> tuple[gr.Markdown, gr.Dataframe]:
     return note, table
 
 
-def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, images=None) -> dict:
-    """Updates that put a recipe's task, settings and inputs (and images, if any) back into its tab."""
+def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, saved: r.Saved | None = None) -> dict:
+    """Updates that put a recipe's task, settings and inputs (and a saved result's images, if given) back into its
+    tab; compare is ticked for a compared run."""
     form = forms.get(recipe.get("task"))
     if form is None:
         raise gr.Error(f"the recipe's task {recipe.get('task')!r} is not one of: {', '.join(forms)}")
-    settings = r.recipe_settings(recipe)
+    settings = {**r.recipe_settings(recipe), "compare": bool(recipe.get("comparison"))}
     updates = {tabs: gr.Tabs(selected=form.task)}
     for name, component in form.fields.items():
         value = inputs.get(name, settings.get(name))
@@ -68,9 +69,19 @@ def fill_form(forms: dict, tabs: gr.Tabs, recipe: dict, inputs: dict, images=Non
             updates[component] = gr.Dropdown(choices=p.class_choices(settings["model"]), value=value)
         elif value is not None:
             updates[component] = value
-    if images is not None:
-        gallery, _, recipe_json = form.outputs
-        updates.update({gallery: r.result_files(images, recipe), recipe_json: recipe})
+    if saved is not None:
+        updates.update(shown_result(form, saved))
+    return updates
+
+
+def shown_result(form: TaskForm, saved: r.Saved) -> dict:
+    """Updates that show a saved result in its tab as its run did: images, pairs, what changed, recipe."""
+    gallery, comparison, recipe_json = form.outputs
+    files = r.result_files(saved.images, saved.recipe)
+    pairs = r.comparison_files(files, saved.compared, saved.recipe) if saved.compared else None
+    updates = {gallery: files, recipe_json: saved.recipe,
+               comparison: comparison_view(saved.recipe, pairs, value=pairs)}
+    updates.update(view_updates(form, saved.recipe, saved.inputs, saved.images[0], (saved.compared or [None])[0]))
     return updates
 
 
@@ -84,7 +95,7 @@ def history_components() -> tuple:
 
 
 def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
-    every_field = [c for form in forms.values() for c in (*form.fields.values(), *form.outputs)]
+    every_field = [c for form in forms.values() for c in (*form.fields.values(), *form.outputs, *form.views.values())]
     with gr.Tab("Results", id="results", alignment="right"):
         gr.Markdown("This session's results, with their share links; reopen a shared result; or load a result "
                     "PNG / recipe JSON into its tab to re-run it.")
@@ -109,7 +120,7 @@ def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
         inputs = {}
         if loaded.get("result_id"):
             try:
-                _, _, inputs = r.load_result(loaded["result_id"])
+                inputs = r.load_result(loaded["result_id"]).inputs
             except gr.Error:
                 gr.Warning("the recipe's saved inputs were not found here: add the input images yourself")
         return fill_form(forms, tabs, loaded, inputs)
@@ -121,8 +132,8 @@ def results_tab(forms: dict, tabs: gr.Tabs, history: tuple) -> None:
         result_id = (request.query_params.get("result") if request else None) or ""
         if not result_id:
             return {tabs: gr.skip()}  # Gradio wants at least one output in a dict
-        images, loaded, inputs = r.load_result(result_id, request)
-        return fill_form(forms, tabs, loaded, inputs, images)
+        saved = r.load_result(result_id, request)
+        return fill_form(forms, tabs, saved.recipe, saved.inputs, saved)
 
     return restore, [tabs, *every_field]
 

@@ -5,6 +5,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 
@@ -42,9 +43,10 @@ def _inputs(task: str, kwargs: dict) -> dict:
     return {name: load_image(kwargs[name], name=name) for name in names if kwargs.get(name) is not None}
 
 
-def share(images, recipe: dict, kwargs: dict, request) -> dict:
-    """Save the result with its inputs; the recipe gains result_id and share_url (unchanged if saving is off)."""
-    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(recipe["task"], kwargs))
+def share(images, recipe: dict, kwargs: dict, request, compared: list | None = None) -> dict:
+    """Save the result with its inputs (and the standard model's images of a compared run); the recipe gains
+    result_id and share_url (unchanged if saving is off)."""
+    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(recipe["task"], kwargs), compared=compared)
     if result_id is None:
         return recipe
     return _linked(recipe, result_id, request)
@@ -65,20 +67,37 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
 
     Where the recipe counts model-resolution images (the last ones), each image is captioned with what it is.
     """
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    prune_served_files()
     stem = recipe.get("result_id") or uuid.uuid4().hex
     full_count = len(images) - recipe.get("model_resolution", {}).get("count", 0)
     files = []
     for i, image in enumerate(images):
-        path = OUTPUT_DIR / f"{stem}_{i}.png"
-        # atomically: Gradio hashes and copies the file into its cache; two requests saving the same result (the same
-        # id) would otherwise hand it a file half rewritten by the other
-        atomic_write_bytes(path, results.png_with_recipe(image, recipe))
         caption = None if full_count == len(images) else \
             f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
-        files.append((str(path), caption))
+        files.append((_served(f"{stem}_{i}", image, recipe), caption))
     return files
+
+
+def _served(name: str, image, recipe: dict) -> str:
+    """image as OUTPUT_DIR/<name>.png with `recipe` embedded: a file the page can show and download."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    prune_served_files()
+    path = OUTPUT_DIR / f"{name}.png"
+    # atomically: Gradio hashes and copies the file into its cache; two requests saving the same result (the same
+    # id) would otherwise hand it a file half rewritten by the other
+    atomic_write_bytes(path, results.png_with_recipe(image, recipe))
+    return str(path)
+
+
+def comparison_files(files: list, compared: list, recipe: dict) -> list[tuple[str, str]]:
+    """Every result file (result_files) followed by the standard model's image of the same place, captioned: the
+    pairs the comparison gallery shows, robust left, standard right."""
+    stem = recipe.get("result_id") or uuid.uuid4().hex
+    pairs = []
+    for i, ((path, caption), image) in enumerate(zip(files, compared)):
+        what = caption or f"{i + 1} of {len(files)}"
+        standard = _served(f"{stem}_standard_{i}", image, recipe.get("comparison") or recipe)
+        pairs += [(path, f"robust · {what}"), (standard, f"standard · {what}")]
+    return pairs
 
 
 def prune_served_files(max_age_s: float = SERVED_FILES_MAX_AGE_S, force: bool = False) -> int:
@@ -105,18 +124,37 @@ def result_id_from(text: str) -> str:
     return text.split("result=", 1)[1].split("&", 1)[0] if "result=" in text else text
 
 
-def load_result(result: str, request=None):
-    """(images, recipe, inputs) of a saved result, its recipe carrying the share link again."""
+class Saved(NamedTuple):
+    """A saved result: its images, recipe (with its share link), input images by name and, for a compared run,
+    the standard model's images (else [])."""
+    images: list
+    recipe: dict
+    inputs: dict
+    compared: list
+
+
+def load_result(result: str, request=None) -> Saved:
+    """A saved result by its id or share link, its recipe carrying the share link again."""
     with clear_errors():
         result_id = result_id_from(result)
-        images, recipe, inputs = results.ResultStore().load(result_id)
-    return images, _linked(recipe, result_id, request), inputs
+        store = results.ResultStore()
+        images, recipe, inputs = store.load(result_id)
+        compared = store.load_compared(result_id)
+    return Saved(images, _linked(recipe, result_id, request), inputs, compared)
+
+
+def saved_inputs(recipe: dict) -> dict:
+    """The input pictures of a just saved result by name, as the task got them; {} if it was not saved."""
+    try:
+        return results.ResultStore().load(recipe["result_id"])[2] if recipe and recipe.get("result_id") else {}
+    except ValueError:  # removed to make room meanwhile
+        return {}
 
 
 def open_result(result: str, request: gr.Request = None):
     """Reopen a saved result by its id or share link: its images and recipe."""
-    images, recipe, _ = load_result(result, request)
-    return result_files(images, recipe), recipe
+    saved = load_result(result, request)
+    return result_files(saved.images, saved.recipe), saved.recipe
 
 
 def recipe_from_upload(file, text: str) -> dict:
@@ -148,22 +186,41 @@ def recipe_settings(recipe: dict) -> dict:
 
 # ----- the session's history ------------------------------------------------------------------------------------
 
+def _joined(history: list, recipe: dict, gallery, note: str = "") -> list:
+    """history with the run of `recipe` (its first image from `gallery`) first, if it has a share link."""
+    files = [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
+    if not (recipe and recipe.get("share_url") and files):
+        return history
+    entry = {"image": files[0], "task": recipe.get("task"), "model": recipe.get("model"),
+             "share_url": recipe["share_url"], "cancelled": bool(recipe.get("cancelled")), "note": note}
+    return [entry, *[e for e in history if e["share_url"] != entry["share_url"]]][:HISTORY_SIZE]
+
+
 def add_to_history(history: list, recipe: dict, gallery) -> tuple[list, list, str]:
     """A finished run joins this session's history: (history, thumbnails with captions, share links)."""
-    files = [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
-    if recipe and recipe.get("share_url") and files:
-        entry = {"image": files[0], "task": recipe.get("task"), "model": recipe.get("model"),
-                 "share_url": recipe["share_url"], "cancelled": bool(recipe.get("cancelled"))}
-        history = [entry, *[e for e in history if e["share_url"] != entry["share_url"]]][:HISTORY_SIZE]
+    history = _joined(history, recipe, gallery)
     return history, history_gallery(history), history_links(history)
 
 
+def add_ladder_to_history(history: list, levels: list, strip) -> tuple[list, list, str]:
+    """A finished Compare across robustness joins the history, one entry per level that ran (the strip holds their
+    images in the same order), the most robust first."""
+    ran = [level for level in levels or [] if "recipe" in level]
+    for level, item in zip(ran, strip or []):
+        history = _joined(history, level["recipe"], [item], f"robustness ladder, ε={level['eps_label']}")
+    return history, history_gallery(history), history_links(history)
+
+
+def _title(entry: dict) -> str:
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    return f"{entry['task']} · {entry['model']}{note}{' (stopped)' if entry['cancelled'] else ''}"
+
+
 def history_gallery(history: list) -> list[tuple[str, str]]:
-    return [(e["image"], f"{e['task']} · {e['model']}{' (stopped)' if e['cancelled'] else ''}") for e in history]
+    return [(e["image"], _title(e)) for e in history]
 
 
 def history_links(history: list) -> str:
     if not history:
         return "No results in this session yet."
-    return "\n".join(f"{i}. {e['task']} · {e['model']}: [{e['share_url']}]({e['share_url']})"
-                     for i, e in enumerate(history, 1))
+    return "\n".join(f"{i}. {_title(e)}: [{e['share_url']}]({e['share_url']})" for i, e in enumerate(history, 1))

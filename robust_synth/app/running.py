@@ -122,12 +122,15 @@ def _counterpart(model: str) -> str | None:
     return counterpart
 
 
-def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float | None = None):
+def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float | None = None,
+             prepared: dict | None = None):
     """The body of every task handler: stream, optionally compare with the standard model, save, share.
 
-    Stop (or the time limit, at `deadline`: by default the request's, shared by the robust and the standard run)
-    ends the PGD loop early; the task still returns its best iterate so far, which is saved and shown like any
-    result, its recipe saying cancelled: true.
+    Yields (result files, comparison files, recipe): with compare, every shown image beside the standard model's
+    (results.comparison_files), else None. Stop (or the time limit, at `deadline`: by default the request's, shared
+    by the robust and the standard run) ends the PGD loop early; the task still returns its best iterate so far,
+    which is saved and shown like any result, its recipe saying cancelled: true. prepared: what the app did to the
+    input pictures (values.prepared_pictures), kept in the recipe as "input_preparation".
     """
     deadline = request_deadline() if deadline is None else deadline
     key = (_session(request), fn.__name__)
@@ -138,16 +141,19 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float
             if reason:
                 raise ValueError(reason)
             images, recipe = yield from _stream(fn, kwargs, stop_event, progress, kwargs["model"], deadline)
-            pair = None
+            if prepared:
+                recipe = {**recipe, "input_preparation": prepared}
+            compared = None
             counterpart = _counterpart(kwargs["model"]) if compare else None
             if counterpart and not recipe.get("cancelled"):
                 standard, standard_recipe = yield from _stream(
                     fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart, deadline)
                 recipe = {**recipe, "comparison": standard_recipe}
-                pair = (_unique(images[0].copy()), _unique(standard[0].copy()))
+                compared = results.shown_images(standard, standard_recipe)
             images = results.shown_images(images, recipe)
-            recipe = results.share(images, recipe, kwargs, request)
-        yield results.result_files(images, recipe), pair, recipe
+            recipe = results.share(images, recipe, kwargs, request, compared)
+            files = results.result_files(images, recipe)
+        yield files, None if compared is None else results.comparison_files(files, compared, recipe), recipe
     finally:
         stop_event.set()  # a closed generator (disconnect) stops its worker too
         if _stop_events.get(key) is stop_event:

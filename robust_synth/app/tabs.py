@@ -6,6 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from .. import limits, models, registry
+from . import changes
 from . import pickers as p
 from . import results as r
 from . import values as v
@@ -16,31 +17,47 @@ from .widgets import settings, widget
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # the examples a declaration names live here
 
 
+CHANGE_TASKS = ("refine",)  # tasks whose change is too small to see: their tab shows it amplified
+CHANGE_LABEL = "what changed: result − input, amplified by the factor under each (mid-grey = unchanged)"
+
+
 @dataclass
 class TaskForm:
-    """A task tab's components: inputs by endpoint parameter name, and its outputs."""
+    """A task tab's components: inputs by endpoint parameter name, its outputs (the endpoint's), and the views the
+    page fills after a run: "before_after" (tabs with an input picture) and "change" (CHANGE_TASKS)."""
     task: str
     fields: dict = field(default_factory=dict)
     outputs: tuple = ()
+    views: dict = field(default_factory=dict)
 
 
 # ----- results beside the inputs --------------------------------------------------------------------------------
 
-def result_outputs(task: str, shows_input: bool) -> tuple:
-    """The result gallery, the robust | standard slider, the input | result slider, the share link and recipe."""
-    gallery = gr.Gallery(label="result (PNG with recipe)", columns=4, format="png", preview=False,
-                         object_fit="contain", type="filepath", interactive=False, elem_id=f"gallery-{task}",
-                         elem_classes=["result-view"])
-    comparison = gr.ImageSlider(label="robust | standard", type="pil", format="png", max_height=360, visible=False,
-                                interactive=False, elem_id=f"comparison-{task}", elem_classes=["result-view"])
-    before_after = gr.ImageSlider(label="input | result", type="pil", format="png", max_height=360, visible=False,
-                                  interactive=False, elem_id=f"before-after-{task}",
-                                  elem_classes=["result-view"]) if shows_input else None
+def _gallery(label: str, elem_id: str, **options) -> gr.Gallery:
+    return gr.Gallery(label=label, format="png", preview=False, object_fit="contain", type="filepath",
+                      interactive=False, elem_id=elem_id, elem_classes=["result-view"], **options)
+
+
+def result_outputs(task: str, shows_input: bool) -> tuple[tuple, dict]:
+    """The result gallery, the robust | standard pairs, the input | result slider, what changed (CHANGE_TASKS),
+    notes on the run, the share link and the recipe: (the endpoint's outputs, the views)."""
+    gallery = _gallery("result (PNG with recipe)", f"gallery-{task}", columns=4)
+    comparison = _gallery("robust | standard", f"comparison-{task}", columns=2, visible=False)
+    views = {}
+    if shows_input:
+        views["before_after"] = gr.ImageSlider(label="input | result", type="pil", format="png", max_height=360,
+                                               visible=False, interactive=False, elem_id=f"before-after-{task}",
+                                               elem_classes=["result-view"])
+    if task in CHANGE_TASKS:
+        views["change"] = _gallery(CHANGE_LABEL, f"change-{task}", columns=2, visible=False)
+    notes = gr.Markdown(elem_id=f"notes-{task}")
     share = gr.Markdown(elem_id=f"share-{task}")
     with gr.Accordion("Recipe", open=False, elem_id=f"recipe-{task}-accordion"):
         recipe = gr.JSON(label="recipe", elem_id=f"recipe-{task}")
-    recipe.change(share_markdown, recipe, share, api_visibility="private", show_progress="hidden")
-    return (gallery, comparison, recipe), before_after
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
+    recipe.change(result_notes, recipe, notes, **hidden)
+    recipe.change(share_markdown, recipe, share, **hidden)
+    return (gallery, comparison, recipe), views
 
 
 def share_markdown(recipe) -> str:
@@ -51,25 +68,53 @@ def share_markdown(recipe) -> str:
     return f"**Share:** [{url}]({url}) (reopens this result with its settings).{stopped}"
 
 
-def comparison_view(recipe) -> gr.ImageSlider:
-    """The robust | standard slider after a run: each side named by its model, shown only if the run compared."""
+def result_notes(recipe) -> str:
+    """What the page says about a run besides its images: the probabilities it changed, what the app did to the
+    input pictures."""
+    if not recipe:
+        return ""
+    return "\n\n".join(filter(None, [changes.probability_note(recipe),
+                                      *v.preparation_notes(recipe.get("input_preparation"))]))
+
+
+def comparison_view(recipe, pairs, **value) -> gr.Gallery:
+    """The robust | standard pairs after a run: the sides named by their models, a pair a row (two from three pairs
+    on), shown only if the run compared (value=...: the pairs too, for a reopened result)."""
     standard = (recipe or {}).get("comparison")
     if not standard:
-        return gr.ImageSlider(label="robust | standard", visible=False)
-    return gr.ImageSlider(label=f"robust: {recipe['model']}  |  standard: {standard['model']}", visible=True)
+        return gr.Gallery(label="robust | standard", visible=False, **value)
+    return gr.Gallery(label=f"robust: {recipe['model']}  |  standard: {standard['model']}  (each image's pair)",
+                      columns=4 if len(pairs or []) >= 6 else 2, visible=True, **value)
 
 
-def show_before_after(image, gallery):
-    pair = v.input_beside_result(image, gallery[0][0] if gallery else None)
-    return gr.ImageSlider(value=pair, visible=pair is not None)
+def change_view(image, result, standard, recipe) -> gr.Gallery:
+    """The input against the result (and the standard model's, if compared), amplified alike."""
+    shown = [result, standard] if standard is not None else [result]
+    labels = [label for label, _ in changes.sides(recipe or {}, named=False)]
+    found = changes.differences(image, dict(zip(labels, shown))) if result is not None else []
+    return gr.Gallery(value=found or None, visible=bool(found), label=CHANGE_LABEL)
+
+
+def view_updates(form: TaskForm, recipe: dict, inputs: dict, result, standard) -> dict:
+    """Updates of the form's views (input | result, what changed) for a result (its first image, and the standard
+    model's first if compared), from its saved inputs: the pictures as the task got them (composited, scaled down).
+    A view whose input is not known is hidden."""
+    image = (inputs or {}).get(first_image(registry.get(form.task)).name) if form.views else None
+    updates = {}
+    if "before_after" in form.views:
+        pair = v.input_beside_result(image, result)
+        updates[form.views["before_after"]] = gr.ImageSlider(value=pair, visible=pair is not None)
+    if "change" in form.views:
+        updates[form.views["change"]] = change_view(image, result, standard, recipe)
+    return updates
 
 
 # ----- the tab ------------------------------------------------------------------------------------------------------
 
-def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, history: tuple, before_after) -> None:
+def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, history: tuple) -> None:
     """Run -> Stop enabled -> the task's API endpoint (inputs in the endpoint's parameter order) -> Stop disabled;
-    a finished run joins the session's history and, on image tabs, the input | result slider. Compare across
-    robustness runs the same way through `<task>_ladder` into the strip."""
+    a finished run joins the session's history and fills the views (input | result, what changed). Compare across
+    robustness runs the same way through `<task>_ladder` into the strip, its levels joining the history."""
     name = task.name
     run, compare_levels, stop_button = buttons
     inputs = [form.fields[n] for n in [i.name for i in task.app_inputs] + list(AFTER_INPUTS)]
@@ -98,21 +143,22 @@ def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, hist
         return event
 
     private = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
     event = started(run.click(arm, None, stop_button, **private), endpoint(task), list(form.outputs), name)
-    started(compare_levels.click(arm_ladder, form.fields["model"], [stop_button, strip[0]], **private),
-            ladder_endpoint(task), list(strip), ladder_name(task))
+    ladder = started(compare_levels.click(arm_ladder, form.fields["model"], [stop_button, strip[0]], **private),
+                     ladder_endpoint(task), list(strip), ladder_name(task))
     gallery, comparison, recipe = form.outputs
     state, thumbnails, links = history
-    event.success(comparison_view, recipe, comparison, api_visibility="private", show_progress="hidden")
-    event.success(r.add_to_history, [state, recipe, gallery], [state, thumbnails, links],
-                  api_visibility="private", show_progress="hidden")
-    if before_after is not None:
-        source = form.fields[first_image(task).name]
-        event.success(show_before_after, [source, gallery], before_after, api_visibility="private",
-                      show_progress="hidden")
+    event.success(comparison_view, [recipe, comparison], comparison, **hidden)
+    event.success(r.add_to_history, [state, recipe, gallery], [state, thumbnails, links], **hidden)
+    ladder.success(r.add_ladder_to_history, [state, strip[1], strip[0]], [state, thumbnails, links], **hidden)
+    if form.views:
+        def show_views(recipe_value, files, pairs):
+            first = files[0][0] if files else None
+            return view_updates(form, recipe_value, r.saved_inputs(recipe_value), first, pairs[1][0] if pairs else None)
+        event.success(show_views, [recipe, gallery, comparison], list(form.views.values()), **hidden)
     stop_button.click(stop_run, None, None, api_visibility="private", queue=False)
-    form.fields["compare"].change(lambda on: gr.ImageSlider(visible=on), form.fields["compare"], comparison,
-                                  api_visibility="private", show_progress="hidden")
+    form.fields["compare"].change(lambda on: gr.Gallery(visible=on), form.fields["compare"], comparison, **hidden)
     form.fields["model"].change(lambda model: (p.run_button(model),) * 2, form.fields["model"], [run, compare_levels],
                                 api_visibility="private", show_progress="hidden")
 
@@ -160,10 +206,10 @@ def task_tab(task: registry.Task, lim: limits.Limits, default: str, example_mode
                                             scale=1)
                 compare_levels = gr.Button("Compare across robustness", elem_id=f"ladder-run-{task.name}")
             with gr.Column():
-                outputs, before_after = result_outputs(task.name, first_image(task) is not None)
+                outputs, views = result_outputs(task.name, first_image(task) is not None)
         strip = robustness_strip(task.name)
-        form = TaskForm(task.name, fields, outputs)
-        wire(form, task, (run, compare_levels, stop_button), strip, history, before_after)
+        form = TaskForm(task.name, fields, outputs, views)
+        wire(form, task, (run, compare_levels, stop_button), strip, history)
         if task.examples:
             rows, names = example_rows(task, example_model)
             gr.Examples(rows, [fields[name] for name in names],

@@ -1,12 +1,15 @@
-"""What the app's inputs send, as the library's arguments: empty fields, numbers typed as text, editor layers."""
+"""What the app's inputs send, as the library's arguments: empty fields, typed numbers, editor layers, pictures."""
 import numbers
 
 import gradio as gr
 from PIL import Image, ImageOps
 
-from ..image import load_image, load_mask, to_pil
+from .. import limits
+from ..image import (BACKGROUND_NAME, check_min_side, fit_within, has_transparency, load_image, load_mask,
+                     open_image, to_pil)
 
 IMAGE_KINDS = ("image", "mask", "sketch")  # inputs that arrive as uploaded files
+PICTURE_KINDS = ("image", "sketch")  # the pictures the app prepares (masks follow their image's size)
 
 
 def optional_number(value, name: str, whole: bool = False):
@@ -78,6 +81,47 @@ def library_value(kind: str, name: str, value):
     return value
 
 
+def prepared_picture(value, name: str) -> tuple[Image.Image, dict]:
+    """An uploaded picture as the library gets it, and what the app did to it ({} if nothing).
+
+    Refused under the smallest size a task works on (image.MIN_SIDE); transparent pixels composited on
+    BACKGROUND_NAME (white); over the app's working size (the limits' max_side, the largest side it outputs) scaled
+    down to it first, so that a camera photo is not processed at full size.
+    """
+    original = open_image(value, name=name)
+    img = check_min_side(load_image(original, name=name), name)
+    done = {"received": list(img.size)}
+    if has_transparency(original):
+        done["transparent_pixels"] = f"composited on {BACKGROUND_NAME}"
+    side = limits.current().max_side
+    if max(img.size) > side:
+        img = fit_within(img, side)
+        done.update(scaled_to=list(img.size), working_size=side)
+    return img, (done if len(done) > 1 else {})
+
+
+def prepared_pictures(kinds: dict, kwargs: dict) -> tuple[dict, dict]:
+    """kwargs with each given picture (kinds: name -> input kind) prepared; what was done, by input name."""
+    kwargs, done = dict(kwargs), {}
+    for name, kind in kinds.items():
+        if kind in PICTURE_KINDS and kwargs.get(name) is not None:
+            kwargs[name], done[name] = prepared_picture(kwargs[name], name)
+    return kwargs, {name: record for name, record in done.items() if record}
+
+
+def preparation_notes(done: dict) -> list[str]:
+    """What the app did to the pictures, one sentence each, for the page."""
+    notes = []
+    for name, record in (done or {}).items():
+        width, height = record["received"]
+        if "transparent_pixels" in record:
+            notes.append(f"The {name}'s transparent pixels were {record['transparent_pixels']}.")
+        if "scaled_to" in record:
+            notes.append(f"The {name} ({width}x{height}) was scaled down to {'x'.join(map(str, record['scaled_to']))}"
+                         f" first, the app's working size ({record['working_size']} px on the longer side).")
+    return notes
+
+
 # ----- editor values --------------------------------------------------------------------------------------------
 
 def mask_from_editor(value):
@@ -103,17 +147,16 @@ def sketch_from_pad(value):
 
 # ----- input beside output --------------------------------------------------------------------------------------
 
-def input_beside_result(image, result: str):
-    """(input, result) at the result's size for the before/after slider.
+def input_beside_result(image, result):
+    """(input, result: a file or image) at the result's size for the before/after slider.
 
     Edits come back at the input's size (shown as they are); super-resolution's result is a whole multiple of
     its input, which is then enlarged with nearest-neighbour so its pixels show; a result of another shape
     (interpolation frames at the model's size) gets the input cropped to its aspect.
     """
-    if not image or not result:
+    if image is None or result is None:
         return None
-    out = Image.open(result).convert("RGB")
-    before = load_image(image).convert("RGB")
+    out, before = load_image(result, name="result"), load_image(image)
     (width, height), (out_width, out_height) = before.size, out.size
     if before.size == out.size:
         return before, out

@@ -15,7 +15,7 @@ from .. import limits, registry
 from ..batching import PGDRequest, batcher_overridden, shared_pgd_batcher
 from ..engine import PGDConfig, PGDResult, pgd
 from ..features import RobustModel
-from ..image import fit_square, load_image, to_pil, to_tensor
+from ..image import fit_square, load_picture, to_pil, to_tensor
 from ..models import load_model, run_device
 from ..presets import PAPER_SIDE, Preset, choose_preset  # noqa: F401 (Preset: the task files' import)
 from ..step_rules import low_pass
@@ -65,13 +65,13 @@ PIXELS_PER_BATCH = 16 * PAPER_SIDE ** 2  # images per pgd() call when a task run
 
 
 def load_input(image, side: int, *, name: str = "image") -> torch.Tensor:
-    """Any accepted image -> (1, 3, side, side) in [0,1], centre-cropped (ValueError for bad input)."""
-    return to_tensor(fit_square(load_image(image, name=name), side))
+    """Any accepted image -> (1, 3, side, side) in [0,1], centre-cropped (ValueError for bad or too small input)."""
+    return to_tensor(fit_square(load_picture(image, name=name), side))
 
 
 def load_full(image, *, name: str = "image") -> torch.Tensor:
-    """Any accepted image -> (1, 3, H, W) in [0,1] at its own size (ValueError for bad input)."""
-    return to_tensor(load_image(image, name=name))
+    """Any accepted image -> (1, 3, H, W) in [0,1] at its own size (ValueError for bad or too small input)."""
+    return to_tensor(load_picture(image, name=name))
 
 
 class TaskImages(list):

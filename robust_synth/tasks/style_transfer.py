@@ -16,7 +16,7 @@ from PIL import Image
 from .. import limits, objectives
 from ..engine import PGDResult
 from ..features import ModelOutput, RobustModel
-from ..image import load_image, to_pil, to_tensor
+from ..image import load_picture, to_pil, to_tensor
 from ..models import load_model
 from ..registry import Input, Task, register
 from .. import style as st
@@ -208,8 +208,8 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
     callback(step, total, x) runs every step; raising Cancelled returns the best image so far.
     Returns ([PIL image], recipe).
     """
-    content = load_image(content_image, name="content_image")
-    styles = [load_image(s, name="style_image") for s in _as_list(style_image)]
+    content = load_picture(content_image, name="content_image")
+    styles = [load_picture(s, name="style_image") for s in _as_list(style_image)]
     for img, name in [(content, "content_image")] + [(s, "style_image") for s in styles]:
         _check_side(img, name)
     blend = st.normalised_weights(_listed(style_weights), len(styles), "style_weights")
