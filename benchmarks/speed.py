@@ -46,6 +46,7 @@ class Case:
     eps: float
     step_size: float
     steps: int
+    grad_blur: float = 0.0
 
 
 def resnet50_random(device) -> RobustModel:
@@ -55,7 +56,8 @@ def resnet50_random(device) -> RobustModel:
 
 
 def make_cases(model: RobustModel, label: str, batch: int, steps: int, attacker) -> list[Case]:
-    """Generation (class loss), inpainting (class loss + mask penalty), inversion (representation matching)."""
+    """Generation (class loss; also with the 32-px generation default, the 1-px gradient blur and 1-px steps),
+    inpainting (class loss + mask penalty), inversion (representation matching)."""
     g = torch.Generator().manual_seed(batch)
     device, side = model.mean.device, model.input_size
     x0 = torch.rand(batch, 3, side, side, generator=g).to(device)
@@ -70,6 +72,7 @@ def make_cases(model: RobustModel, label: str, batch: int, steps: int, attacker)
     tag = f"{label} b{batch}"
     return [
         Case(f"generation  {tag}", model, x0, objectives.class_loss(y), y, None, 30.0, 0.5, steps),
+        Case(f"gen+blur    {tag}", model, x0, objectives.class_loss(y), y, None, 30.0, 1.0, steps, grad_blur=1.0),
         Case(f"inpainting  {tag}", model, x0, inpaint, y, custom_inpaint, 21.6, 0.1, steps),
         Case(f"inversion   {tag}", model, noise, objectives.representation_match(rep), rep,
              compat.inversion_loss, 1000.0, 1.0, steps),
@@ -77,7 +80,7 @@ def make_cases(model: RobustModel, label: str, batch: int, steps: int, attacker)
 
 
 def run_engine(case: Case):
-    cfg = PGDConfig(eps=case.eps, step_size=case.step_size, steps=case.steps)
+    cfg = PGDConfig(eps=case.eps, step_size=case.step_size, steps=case.steps, grad_blur=case.grad_blur)
     return pgd(case.model, case.x0, case.objective, cfg).x
 
 
@@ -109,7 +112,7 @@ def timed(fn, device) -> float:
 def measure(case: Case, attacker, reps: int) -> dict[str, float]:
     """Median seconds per step of each implementation, interleaved and order-rotated across repetitions."""
     runs = {"engine": lambda: run_engine(case), "bare": lambda: run_bare(case)}
-    if attacker is not None:
+    if attacker is not None and not case.grad_blur:  # the robustness library has no gradient blur
         runs["robustness"] = lambda: run_robustness(case, attacker)
     names = list(runs)
     times = {n: [] for n in names}

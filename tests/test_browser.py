@@ -423,6 +423,9 @@ def test_compare_across_robustness_shows_each_level_captioned(page):
     screenshot(page, "ladder")
     text_field(page, "generate-steps").fill("")
     open_tab(page, "Results")
+    page.wait_for_function(  # the history joins after the strip, in its own event: wait for it, not for the queue
+        "() => (document.querySelector('#history-links')?.innerText || '').includes('ladder, ε=0)')",
+        timeout=RUN_TIMEOUT_MS)
     links = page.locator("#history-links").inner_text().splitlines()
     assert "(robustness ladder, ε=0.5)" in links[0] and "(robustness ladder, ε=0)" in links[1], links[:2]
     assert all("?result=" in link for link in links[:2])

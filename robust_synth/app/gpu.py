@@ -11,12 +11,12 @@ from . import values as v
 
 PIXEL_STEPS_PER_SECOND = 5e6  # ResNet-50 on the GPU: about 100 steps per second on one 224-px image (assumed)
 # Seconds per pixel-step relative to ResNet-50 at 224 px, one image, measured on this project's CPU by
-# `python benchmarks/arch_cost.py --repeats 20` (2 threads, torch 2.14.1; README, "Measured speed"): the GPU's
+# `python benchmarks/arch_cost.py --repeats 20` (2 threads, torch 2.14.1; docs/speed.md): the GPU's
 # ratios are unmeasured.
 RELATIVE_COST = {"resnet18": 0.40, "resnet50": 1.0, "wide_resnet50_2": 2.43, "wide_resnet50_4": 8.72,
                  "densenet161": 2.13, "mnasnet1_0": 0.28, "mobilenet_v2": 0.29, "resnext50_32x4d": 1.08,
                  "shufflenet_v2_x1_0": 0.22, "vgg16_bn": 2.17, "vgg19": 2.47, "cifar_resnet": 2.58,
-                 "cifar_vgg": 2.24}  # cifar_vgg: 0.87 × cifar_resnet, the two measured side by side (README)
+                 "cifar_vgg": 2.24}  # cifar_vgg: 0.87 × cifar_resnet, the two measured side by side (docs/speed.md)
 LOAD_SECONDS = 20   # the first load of a ResNet-50 checkpoint on a worker (read, convert, to the GPU); scaled by size
 MIN_SECONDS = 5     # a GPU call's own overhead (inputs and model to the device): an allowance, unmeasured
 REFERENCE_ARCH = "resnet50"

@@ -10,11 +10,11 @@ from .common import Preset, class_probability, predict, resolve_targets, start
 # Santurkar et al. 2019, robustness_applications "generation" notebook: L2 eps 40, step 1, 60 steps (ImageNet).
 IMAGENET = Preset(eps=40.0, step_size=1.0, steps=60)
 # Same paper, CIFAR-10 generation: eps 30, step 0.5, 60 steps. We take the same path length in 30 steps of 1
-# (benchmarks/diversity.py, README "Diversity": the best squashed-judge lead of the step rules tried, in half the
-# time), with the gradient blurred by a 1-px Gaussian before each step: the raw gradient's pixel-scale rainbow
+# (benchmarks/diversity.py, docs/quality.md "Diversity": the best squashed-judge lead of the step rules tried, in
+# half the time), with the gradient blurred by a 1-px Gaussian before each step: the raw gradient's pixel-scale rainbow
 # speckle gave samples 3.1× the high-frequency energy of real images (1.4× blurred), which no judge can read once
 # the image is squashed; blurred, the squashed-judge lead over the standard model rose from 25 to 32 points and the
-# samples keep their spread in an independent network's features (README, "Diversity").
+# samples keep their spread in an independent network's features (docs/quality.md, "Diversity").
 CIFAR = Preset(eps=30.0, step_size=1.0, steps=30, grad_blur=1.0)
 
 

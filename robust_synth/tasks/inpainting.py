@@ -17,7 +17,7 @@ IMAGENET = Preset(eps=21.6, step_size=0.1, steps=720)
 # CIFAR-10 (32 px): the paper's path scaled by 32/224 (720 steps of 0.014, a path of 10) walks the fill away from its
 # smooth start: on benchmarks/quality.py's 50 test images with a 10x10 hole, hole PSNR 18.58 dB at the start, 14.63
 # after it (robust) and 14.65 (standard). Short paths keep the start and let the robust model add to it: 30 steps of
-# 0.03 give 18.64 dB robust, 18.38 standard (benchmarks/inpainting_paths.py; README "Measured quality").
+# 0.03 give 18.64 dB robust, 18.38 standard (benchmarks/inpainting_paths.py; docs/quality.md).
 CIFAR = Preset(eps=1.0, step_size=0.03, steps=30)
 CONSISTENCY_WEIGHT = 10.0  # same notebook: λ = 10 on mean(((x − x0)·(1 − m))²)
 # The paper starts from the mean colour; a smooth (harmonic) fill is a far better start: benchmarks/quality.py, 50

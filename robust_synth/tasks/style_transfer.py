@@ -29,7 +29,7 @@ MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool
 PRESETS = {"lbfgs": Preset(eps=0.0, step_size=1.0, steps=100), "adam": Preset(eps=0.0, step_size=0.02, steps=200)}
 # Weights on the normalised terms (module docstring), chosen by eye on early-epoch embedded CIFAR checkpoints at
 # 128 px, 60 L-BFGS steps: style 1 barely stylises, 30 loses the content; TV 0.5 visibly blurs, 0.1 only calms
-# the checkerboard that stride-2 convolutions leave. Re-checked on the final weights (README, style benchmark).
+# the checkerboard that stride-2 convolutions leave. Re-checked on the final weights (docs/style.md).
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 5.0
 TV_WEIGHT = 0.1
