@@ -68,14 +68,19 @@ def pixels(output) -> np.ndarray:
 
 
 def check_result(output, task: str, model: str, size: tuple[int, int], count: int = 1) -> dict:
-    """count full-size images of `size` first, then the model-resolution ones the recipe counts (captioned)."""
+    """count full-size images of `size` and the model-resolution ones the recipe counts (captioned), in the order
+    its shown_first says."""
     gallery, recipe = output[0], output[-1]
     extra = recipe.get("model_resolution", {}).get("count", 0)
     assert len(gallery) == count + extra
+    model_first = recipe.get("shown_first") == "model resolution"
+    assert extra or "shown_first" not in recipe
     for i, item in enumerate(gallery):
+        is_model = i < extra if model_first else i >= count
         with Image.open(item["image"]) as img:
-            assert img.format == "PNG" and (img.size == size if i < count else max(img.size) == 32)
-        assert (item["caption"] or "").startswith("" if not extra else "full size" if i < count else "model resolution")
+            assert img.format == "PNG" and (max(img.size) == 32 if is_model else img.size == size)
+        caption = item["caption"] or ""
+        assert caption.startswith("" if not extra else "the model's own image" if is_model else "full size")
     assert RECIPE_KEYS <= set(recipe), f"recipe misses {RECIPE_KEYS - set(recipe)}"
     assert recipe["task"] == task and recipe["model"] == model
     assert recipe["share_url"].endswith(f"?result={recipe['result_id']}")

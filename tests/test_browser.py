@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from robust_synth import models, registry, results
+from robust_synth.app import results as results_view
 
 from app_server import running_app
 
@@ -230,6 +231,10 @@ def test_every_tab_runs_its_first_example_with_settings_open(page, task, title, 
         assert recipe["params"]["eps"] > 0 and recipe["params"]["step_size"] > 0
     if "steps" in typed:
         assert recipe["params"]["steps"] == int(typed["steps"])
+    if recipe.get("model_resolution"):  # the lead image is the one app.results.model_image_leads says
+        lead_is_model = results_view.model_image_leads(recipe)
+        assert recipe["shown_first"] == ("model resolution" if lead_is_model else "full size")
+        assert (max(gallery[0]["natural"]) == 32) if lead_is_model else gallery[0]["natural"] == recipe["output_size"]
     if task == "generate":
         assert recipe["seed"] == 7
         page.click("#recipe-generate-accordion")

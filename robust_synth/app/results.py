@@ -57,22 +57,52 @@ def _linked(recipe: dict, result_id: str, request) -> dict:
     return {**recipe, "result_id": result_id, "share_url": f"{base_url(request)}/?result={result_id}"}
 
 
+# Tasks that change what a picture shows: where the model saw the picture shrunk to a third of its side or less, the
+# full-size composite is mostly the original (the change, upsampled, is faint), so the model's own image leads.
+CONTENT_TASKS = ("translate", "sketch_to_image", "invert", "visualize_feature")
+LEAD_SHRINK = 3  # the model's own image leads when its side is at most 1/LEAD_SHRINK of the picture's longer side
+
+
+def model_image_leads(recipe: dict) -> bool:
+    """Whether the gallery shows the model's own image(s) before the full-size ones (the rule above)."""
+    layout = recipe.get("layout") or {}
+    if recipe.get("task") not in CONTENT_TASKS or not recipe.get("model_resolution") or "input_size" not in layout:
+        return False
+    return layout["model_side"] * LEAD_SHRINK <= max(layout["input_size"])
+
+
+def shown_first(recipe: dict) -> str:
+    """What the gallery shows first, as the recipe records it: "model resolution" or "full size"."""
+    return "model resolution" if model_image_leads(recipe) else "full size"
+
+
 def shown_images(images, recipe: dict) -> list:
-    """The full-size results first, then the model-resolution ones where the task made them separately."""
-    return [*images, *images.model_resolution] if recipe.get("model_resolution") else list(images)
+    """The results in the gallery's order: full size, then the model-resolution ones where the task made them
+    separately; the other way round where the model's own image leads (model_image_leads)."""
+    if not recipe.get("model_resolution"):
+        return list(images)
+    if model_image_leads(recipe):
+        return [*images.model_resolution, *images]
+    return [*images, *images.model_resolution]
 
 
 def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
     """The images as (PNG file with the recipe embedded, caption), for the gallery and for API clients.
 
-    Where the recipe counts model-resolution images (the last ones), each image is captioned with what it is.
+    Where the recipe counts model-resolution images, each image is captioned with what it is, in shown_images' order.
     """
     stem = recipe.get("result_id") or uuid.uuid4().hex
-    full_count = len(images) - recipe.get("model_resolution", {}).get("count", 0)
+    model_count = recipe.get("model_resolution", {}).get("count", 0)
+    leads = model_image_leads(recipe)
+    upsampled = str((recipe.get("layout") or {}).get("full_size", "")).startswith("upsampled result")
+    full = "the model's image upsampled" if upsampled else "the picture plus the model's change, upsampled"
     files = []
     for i, image in enumerate(images):
-        caption = None if full_count == len(images) else \
-            f"{'full size' if i < full_count else 'model resolution'} {image.width}x{image.height}"
+        caption = None
+        if model_count:
+            is_model = i < model_count if leads else i >= len(images) - model_count
+            caption = (f"the model's own image, {image.width}x{image.height} (its input size; enlarged here)" if is_model
+                       else f"full size {image.width}x{image.height}: {full}")
         files.append((_served(f"{stem}_{i}", image, recipe), caption))
     return files
 

@@ -143,6 +143,8 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float
             images, recipe = yield from _stream(fn, kwargs, stop_event, progress, kwargs["model"], deadline)
             if prepared:
                 recipe = {**recipe, "input_preparation": prepared}
+            if recipe.get("model_resolution"):
+                recipe = {**recipe, "shown_first": results.shown_first(recipe)}
             compared = None
             counterpart = _counterpart(kwargs["model"]) if compare else None
             if counterpart and not recipe.get("cancelled"):
