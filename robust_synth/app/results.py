@@ -101,8 +101,9 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
         caption = None
         if model_count:
             is_model = i < model_count if leads else i >= len(images) - model_count
-            caption = (f"the model's own image, {image.width}x{image.height} (its input size; enlarged here)" if is_model
-                       else f"full size {image.width}x{image.height}: {full}")
+            size = f"{image.width}x{image.height}"
+            caption = f"the model's own image, {size} (its input size; enlarged here)" if is_model else \
+                f"full size {size}: {full}"
         files.append((_served(f"{stem}_{i}", image, recipe), caption))
     return files
 
