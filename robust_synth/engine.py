@@ -84,7 +84,7 @@ def _eager_step(model, objective, constraint, cfg, center, x0, cache: bool = Tru
     """step(x, scale) -> (loss of x (B,), next iterate): one forward, one input-gradient backward, the gradient
     low-passed (kernel built once) and turned into a direction by the step rule, a step of scale × step_size,
     projection."""
-    blur = LowPass(cfg.grad_blur, *x0.shape[-2:], x0.shape[1], x0.device) if cfg.grad_blur else None
+    blur = LowPass(cfg.grad_blur, *x0.shape[-2:], device=x0.device) if cfg.grad_blur else None
     direction = direction_rule(cfg.step_rule)
 
     def step(x, scale=1.0):

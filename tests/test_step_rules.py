@@ -92,7 +92,7 @@ def test_cached_low_pass_equals_torchvisions_per_call_blur(sigma, side):
     x = torch.randn(2, 3, side, side + 3, generator=torch.Generator().manual_seed(0))
     size = min(2 * math.ceil(3 * sigma) + 1, 2 * side - 1)
     expected = gaussian_blur(x, [size, size], [sigma, sigma])
-    blur = LowPass(sigma, side, side + 3, 3)
+    blur = LowPass(sigma, side, side + 3)
     torch.testing.assert_close(blur(x), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(blur(x * 2), expected * 2, rtol=1e-5, atol=1e-6)  # built once, used again
     torch.testing.assert_close(low_pass(x, sigma), expected, rtol=1e-5, atol=1e-6)
