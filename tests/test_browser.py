@@ -306,7 +306,7 @@ def test_stop_returns_the_best_result_so_far(page):
     panel = open_tab(page, "Invert")
     load_first_example(panel)
     open_settings(page, "invert")
-    text_field(page, "invert-steps").fill("1200")  # tens of seconds on a CPU: Stop has time to act
+    text_field(page, "invert-steps").fill("5000")  # 30 s or more on a CPU: Stop has time to act even on a busy one
     before, shown = share_link(page, "invert"), gallery_src(page, "invert")
     page.click("#run-invert")
     page.wait_for_function("() => !document.querySelector('#stop-invert').disabled")
@@ -324,7 +324,7 @@ def test_stop_returns_the_best_result_so_far(page):
     page.wait_for_function("() => document.querySelector('#stop-invert').disabled")
     src = shown_images(page, "#gallery-invert")[0]["src"]
     recipe = json.loads(Image.open(io.BytesIO(png_at(src))).text[results.RECIPE_KEY])
-    assert recipe["cancelled"] is True and 0 < recipe["metrics"]["steps_run"] < 1200
+    assert recipe["cancelled"] is True and 0 < recipe["metrics"]["steps_run"] < 5000
     text_field(page, "invert-steps").fill("")
 
 

@@ -41,10 +41,9 @@ def test_shown_images_and_captions_follow_the_lead(tmp_path, monkeypatch):
         shown = app_results.shown_images(images, recipe)
         assert shown[0] is first and len(shown) == 2
         captions = [caption for _, caption in app_results.result_files(shown, recipe)]
-        model_caption = "the model's own image, 32x21 (its input size; enlarged here)"
-        assert captions == ([model_caption, "full size 451x300: the picture plus the model's change, upsampled"]
-                            if first is own else
-                            ["full size 451x300: the picture plus the model's change, upsampled", model_caption])
+        model_caption = "the model's own image, 32x21, enlarged"
+        assert captions == ([model_caption, "full size 451x300"] if first is own else
+                            ["full size 451x300", model_caption])
 
 
 def test_a_real_translation_of_a_photo_leads_with_the_model_image(tiny_model, tmp_path, monkeypatch):

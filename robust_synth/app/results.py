@@ -94,16 +94,13 @@ def result_files(images, recipe: dict) -> list[tuple[str, str | None]]:
     stem = recipe.get("result_id") or uuid.uuid4().hex
     model_count = recipe.get("model_resolution", {}).get("count", 0)
     leads = model_image_leads(recipe)
-    upsampled = str((recipe.get("layout") or {}).get("full_size", "")).startswith("upsampled result")
-    full = "the model's image upsampled" if upsampled else "the picture plus the model's change, upsampled"
     files = []
     for i, image in enumerate(images):
         caption = None
         if model_count:
             is_model = i < model_count if leads else i >= len(images) - model_count
-            size = f"{image.width}x{image.height}"
-            caption = f"the model's own image, {size} (its input size; enlarged here)" if is_model else \
-                f"full size {size}: {full}"
+            size = f"{image.width}x{image.height}"  # short: the gallery cuts captions at its tile's width
+            caption = f"the model's own image, {size}, enlarged" if is_model else f"full size {size}"
         files.append((_served(f"{stem}_{i}", image, recipe), caption))
     return files
 
