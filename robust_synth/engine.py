@@ -46,6 +46,9 @@ class PGDConfig:
         if not 0 <= self.grad_blur <= MAX_GRAD_BLUR:
             raise ValueError(f"grad_blur must be between 0 and {MAX_GRAD_BLUR} pixels, got {self.grad_blur!r}")
         direction_rule(self.step_rule), step_scale(self.schedule, 0, 1)  # validate the names
+        if self.constraint == "none" and not self.plain:
+            raise ValueError(f"step_rule {self.step_rule!r} and schedule {self.schedule!r} need a constraint: with "
+                             f"constraint='none' the optimizer ({self.optimizer!r}) takes the steps")
         make_constraint(self.constraint, self.eps, self.step_size, self.optimizer)  # validates the rest
 
     @property

@@ -170,17 +170,13 @@ def load_image(image, *, name: str = "image") -> Image.Image:
     return _to_rgb(open_image(image, name=name), name)
 
 
-def check_min_side(img: Image.Image, name: str = "image") -> Image.Image:
-    """img, or ValueError naming MIN_SIDE if either side is shorter: the floor of every task's picture."""
+def load_picture(image, *, name: str = "image") -> Image.Image:
+    """load_image for a task's picture: also refused (ValueError) under MIN_SIDE pixels on either side."""
+    img = load_image(image, name=name)
     if min(img.size) < MIN_SIDE:
         raise ValueError(f"{name} is {img.width}x{img.height} pixels, too small to work on: give a picture of at "
                          f"least {MIN_SIDE}x{MIN_SIDE} pixels")
     return img
-
-
-def load_picture(image, *, name: str = "image") -> Image.Image:
-    """load_image for a task's picture: also refused (ValueError) under MIN_SIDE pixels on either side."""
-    return check_min_side(load_image(image, name=name), name)
 
 
 def has_transparency(img: Image.Image) -> bool:

@@ -170,11 +170,15 @@ class ResultStore:
         try:
             recipe = json.loads((folder / "recipe.json").read_text())
             images = [_read_png(path) for path in sorted(folder.glob("output-*.png"))]
-            inputs = {path.stem[len("input-"):]: _read_png(path) for path in sorted(folder.glob("input-*.png"))}
         except (FileNotFoundError, NotADirectoryError):
             raise ValueError(f"result {result_id} not found: it may have been removed to make room for "
                              f"newer results") from None
-        return images, recipe, inputs
+        return images, recipe, self.load_inputs(result_id)
+
+    def load_inputs(self, result_id: str) -> dict[str, Image.Image]:
+        """The input pictures of a stored result by name (only those: no outputs decoded); {} when it has none."""
+        folder = self.root / check_id(result_id)
+        return {path.stem[len("input-"):]: _read_png(path) for path in sorted(folder.glob("input-*.png"))}
 
     def load_compared(self, result_id: str) -> list[Image.Image]:
         """The standard model's images saved with a compared result (empty when it was not compared)."""

@@ -41,13 +41,11 @@ class LowPass:
 def _blur_matrix(kernel: torch.Tensor, n: int) -> torch.Tensor:
     """(n, n) matrix M with (M @ v)[i] = Σ_t kernel[t] · v[reflect(i + t − r)], r = len(kernel) // 2 < n."""
     r = len(kernel) // 2
+    rows = torch.arange(n).view(-1, 1).expand(n, len(kernel))
+    cols = rows + torch.arange(len(kernel)) - r
+    cols = torch.where(cols < 0, -cols, torch.where(cols > n - 1, 2 * (n - 1) - cols, cols))  # torch's "reflect"
     matrix = torch.zeros(n, n, dtype=kernel.dtype)
-    for i in range(n):
-        for t, weight in enumerate(kernel):
-            j = i + t - r
-            j = -j if j < 0 else 2 * (n - 1) - j if j > n - 1 else j  # torch's "reflect": the edge is not repeated
-            matrix[i, j] += weight
-    return matrix
+    return matrix.index_put_((rows.reshape(-1), cols.reshape(-1)), kernel.repeat(n), accumulate=True)
 
 
 def low_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:

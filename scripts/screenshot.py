@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 from huggingface_hub import constants as hub_constants  # noqa: E402
 
 import app_server  # noqa: E402
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, RUN_TIMEOUT_MS, error_toasts, load_first_example,  # noqa: E402
-                          open_app, open_tab, run_and_wait, sync_api)
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, error_toasts, load_first_example, open_app,  # noqa: E402
+                          open_tab, run_and_wait, run_ladder_and_wait, sync_api)
 
 WIDTH, HEIGHT = 1280, 900  # the browser test's window
 PORT = 7860  # the app's own default, so the share link shows the address the README gives
@@ -27,12 +27,7 @@ def take(page, out: Path) -> None:
     panel = open_tab(page, "Generate")
     load_first_example(panel)
     run_and_wait(page, "generate")
-    page.click("#ladder-run-generate")
-    page.wait_for_function("""() => {
-        const strip = document.querySelector('#ladder-generate');
-        return (strip && strip.querySelectorAll('img').length === 2 && !strip.innerText.includes('running'))
-            || document.querySelector('.toast-body.error');
-    }""", timeout=RUN_TIMEOUT_MS)
+    run_ladder_and_wait(page, "generate", levels=2)
     if error_toasts(page):
         raise RuntimeError(f"the app showed an error: {error_toasts(page)}")
     page.wait_for_function("() => [...document.images].every(img => img.complete)")

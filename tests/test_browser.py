@@ -164,6 +164,17 @@ def run_and_wait(page, task: str) -> str:
     return share_link(page, task)
 
 
+def run_ladder_and_wait(page, task: str, levels: int) -> None:
+    """Press Compare across robustness; wait until its strip holds `levels` images and none is running, or an error
+    toast shows (the caller checks for it)."""
+    page.click(f"#ladder-run-{task}")
+    page.wait_for_function("""([task, levels]) => {
+        const strip = document.querySelector(`#ladder-${task}`);
+        return (strip && strip.querySelectorAll('img').length === levels && !strip.innerText.includes('running'))
+            || document.querySelector('.toast-body.error');
+    }""", arg=[task, levels], timeout=RUN_TIMEOUT_MS)
+
+
 def shown_images(page, selector: str) -> list[dict]:
     page.wait_for_function("(s) => [...document.querySelectorAll(s + ' img')].every(i => i.complete)", arg=selector)
     return page.evaluate(MEASURE_IMAGES, selector)
@@ -410,12 +421,7 @@ def test_compare_across_robustness_shows_each_level_captioned(page):
     page.wait_for_function("(el) => el.value.startsWith('cifar10-resnet-l2-0.5')", arg=model.element_handle())
     open_settings(page, "generate")
     text_field(page, "generate-steps").fill("5")
-    page.click("#ladder-run-generate")
-    page.wait_for_function("""() => {
-        const strip = document.querySelector('#ladder-generate');
-        return (strip && strip.querySelectorAll('img').length === 2 && !strip.innerText.includes('running'))
-            || document.querySelector('.toast-body.error');
-    }""", timeout=RUN_TIMEOUT_MS)
+    run_ladder_and_wait(page, "generate", levels=2)
     assert error_toasts(page) == []
     strip = page.locator("#ladder-generate")
     text = strip.inner_text()

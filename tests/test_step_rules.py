@@ -99,7 +99,9 @@ def test_cached_low_pass_equals_torchvisions_per_call_blur(sigma, side):
 
 
 @pytest.mark.parametrize("kwargs,message", [({"step_rule": "sgd"}, "step_rule"), ({"schedule": "linear"}, "schedule"),
-                                            ({"patience": -1}, "patience"), ({"patience": 1.5}, "patience")])
+                                            ({"patience": -1}, "patience"), ({"patience": 1.5}, "patience"),
+                                            ({"constraint": "none", "step_rule": "adam"}, "need a constraint"),
+                                            ({"constraint": "none", "schedule": "cosine"}, "need a constraint")])
 def test_config_rejects_unknown_rules(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PGDConfig(**kwargs)

@@ -173,10 +173,9 @@ def load_result(result: str, request=None) -> Saved:
 
 def saved_inputs(recipe: dict) -> dict:
     """The input pictures of a just saved result by name, as the task got them; {} if it was not saved."""
-    try:
-        return results.ResultStore().load(recipe["result_id"])[2] if recipe and recipe.get("result_id") else {}
-    except ValueError:  # removed to make room meanwhile
+    if not (recipe and recipe.get("result_id")):
         return {}
+    return results.ResultStore().load_inputs(recipe["result_id"])  # {} if removed to make room meanwhile
 
 
 def open_result(result: str, request: gr.Request = None):

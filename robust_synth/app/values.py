@@ -5,7 +5,7 @@ import gradio as gr
 from PIL import Image, ImageOps
 
 from .. import limits
-from ..image import (BACKGROUND_NAME, check_min_side, fit_within, has_transparency, load_image, load_mask,
+from ..image import (BACKGROUND_NAME, fit_within, has_transparency, load_image, load_mask, load_picture,
                      open_image, to_pil)
 
 IMAGE_KINDS = ("image", "mask", "sketch")  # inputs that arrive as uploaded files
@@ -89,7 +89,7 @@ def prepared_picture(value, name: str) -> tuple[Image.Image, dict]:
     down to it first, so that a camera photo is not processed at full size.
     """
     original = open_image(value, name=name)
-    img = check_min_side(load_image(original, name=name), name)
+    img = load_picture(original, name=name)
     done = {"received": list(img.size)}
     if has_transparency(original):
         done["transparent_pixels"] = f"composited on {BACKGROUND_NAME}"
