@@ -7,7 +7,7 @@ architecture is built once at its dataset's input size (224 px for ImageNet, 32 
 repetitions are interleaved architecture by architecture (a shared CPU's load drifts over minutes), and the table
 gives the fastest and median seconds per step, pixel-steps per second and the cost per pixel relative to
 ResNet-50 from the fastest steps (other processes only ever add time), the figure the app's ZeroGPU estimate
-(robust_synth/app/gpu.py, RELATIVE_COST) multiplies its ResNet-50 rate by.
+(the `cost` of its record in robust_synth/architectures.py) multiplies its ResNet-50 rate by.
 """
 from __future__ import annotations
 

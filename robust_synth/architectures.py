@@ -1,172 +1,124 @@
-"""Network builders: the small CIFAR ResNet of the embedded models, and torchvision's ImageNet archs."""
+"""Architecture records: for each network name its builder, layer names, style layers, relative cost and input size."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
 
-import torch
 import torch.nn as nn
 import torchvision
 from torchvision.models.resnet import Bottleneck, ResNet
 
-STEM_WIDTH = 24  # airbench: a 2×2 conv stem of 24 filters
-BN_MOMENTUM = 0.2        # airbench uses 0.4 (PyTorch convention); the attack runs BN in eval mode, so steadier stats
-LOGIT_SCALE = 1 / 9      # airbench: a small head scale, which with label smoothing keeps the logits calibrated
+from .networks import CifarResNet, cifar_convnet, cifar_vgg, resnet_layer_nodes, vgg_layer_nodes
 
 
-class ResidualGroup(nn.Module):
-    """airbench's conv group (conv, 2×2 max-pool, BN, GELU) followed by a residual conv-BN-GELU at the pooled size."""
-
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.pool = nn.MaxPool2d(2)
-        self.bn1 = nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM)
-        self.act = nn.GELU()
-        for conv in (self.conv1, self.conv2):  # airbench: identity-initialise as many filters as there are inputs
-            nn.init.dirac_(conv.weight.data[:conv.in_channels])
-
-    def forward(self, x):
-        x = self.act(self.bn1(self.pool(self.conv1(x))))
-        return x + self.act(self.bn2(self.conv2(x)))
+@dataclass(frozen=True)
+class LayerPreset:
+    """Style-transfer layers: the Gram matrices of `style` and the features of `content`."""
+    style: tuple[str, ...]
+    content: str
 
 
-class CifarResNet(nn.Module):
-    """airbench-style residual net for 32×32 inputs (Jordan 2024, "94% on CIFAR-10 in 3.29 seconds").
-
-    A learned 2×2 conv stem (airbench's is a frozen patch-whitening filter bank, which amplifies exactly the
-    high-frequency directions adversarial training must ignore: with it, one-step training leaked labels into the
-    perturbations, 72 % adversarial train accuracy and 1 % test accuracy after two epochs), three residual groups
-    that halve the resolution (31 → 15 → 7 → 3), a global max-pool and a bias-free linear head scaled by 1/9.
-    GELU is smooth, which helps adversarial training (Xie et al. 2020). Layers layer1..layer3, rep (= layer3, the
-    256×3×3 map: feature k is channel k averaged over positions), logits.
-    """
-
-    def __init__(self, widths=(64, 256, 256), num_classes: int = 10):
-        super().__init__()
-        self.stem = nn.Conv2d(3, STEM_WIDTH, 2, bias=True)
-        self.act = nn.GELU()
-        c_in = STEM_WIDTH
-        for i, w in enumerate(widths):
-            setattr(self, f"layer{i + 1}", ResidualGroup(c_in, w))
-            c_in = w
-        self.n_layers = len(widths)
-        self.pool = nn.AdaptiveMaxPool2d(1)
-        self.fc = nn.Linear(c_in, num_classes, bias=False)
-
-    def forward(self, x):
-        x = self.act(self.stem(x))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        x = torch.flatten(self.pool(x), 1)
-        return self.fc(x) * LOGIT_SCALE
+@dataclass(frozen=True)
+class Architecture:
+    """Everything the library knows about one network: registered once, read by the loader, the style presets,
+    the ZeroGPU estimate and the ladder."""
+    name: str
+    build: Callable[[int], tuple[nn.Module, dict[str, str]]]  # num_classes -> (untrained net, layer name -> FX node)
+    cost: float                   # seconds per pixel-step relative to ResNet-50 (benchmarks/arch_cost.py)
+    input_size: int = 224         # the side its models were trained at
+    style: LayerPreset | None = None  # default style-transfer layers; None: pass them explicitly
 
 
-def resnet_layer_nodes(n_layers: int = 4, rep: str = "flatten", logits: str = "fc") -> dict[str, str]:
-    """Friendly layer name -> FX node name for torchvision-style ResNets (and CifarResNet: 3 layers, rep layer3)."""
-    nodes = {f"layer{i}": f"layer{i}" for i in range(1, n_layers + 1)}
-    nodes.update(rep=rep, logits=logits)
-    return nodes
+ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def vgg_layer_nodes(net: nn.Module, rep: str = "classifier.4", logits: str = "classifier.6") -> dict[str, str]:
-    """reluB_K names (block B, K-th ReLU in the block) of a VGG's `features`, plus rep and logits (torchvision's)."""
-    nodes, block, k = {}, 1, 0
-    for i, m in enumerate(net.features):
-        if isinstance(m, nn.ReLU):
-            k += 1
-            nodes[f"relu{block}_{k}"] = f"features.{i}"
-        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            block, k = block + 1, 0
-    nodes.update(rep=rep, logits=logits)
-    return nodes
+def register_architecture(arch: Architecture) -> Architecture:
+    """Add an architecture to the table (a second one under the same name is refused)."""
+    if arch.name in ARCHITECTURES and ARCHITECTURES[arch.name] != arch:
+        raise ValueError(f"architecture {arch.name!r} is already registered")
+    ARCHITECTURES[arch.name] = arch
+    return arch
 
 
-class Scale(nn.Module):
-    """Multiply by a constant: airbench's head scale for the Sequential nets (the recipe's learning rates assume it)."""
-
-    def __init__(self, factor: float):
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, x):
-        return x * self.factor
-
-
-def cifar_vgg(num_classes: int, blocks=((64,), (128,), (256, 256), (256, 256), (256, 256))) -> nn.Sequential:
-    """VGG-11-bn for 32×32 inputs, deep blocks at 256 channels (3.4 M parameters), for style transfer.
-
-    Five conv-BN-ReLU blocks with 2×2 max-pools (32 → 1 px), global average pool, linear head. Layer names follow
-    VGG's reluB_K (relu1_1, ..., relu4_2, relu5_1), so Gatys' style/content layers exist (Shats & Aharon 2021
-    transfer style with an adversarially trained VGG on CIFAR-10).
-    """
-    layers, c_in = [], 3
-    for block in blocks:
-        for w in block:
-            layers += [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-            c_in = w
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
-                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes), scale=Scale(LOGIT_SCALE)))
-
-
-def cifar_convnet(num_classes: int, widths=(32, 64, 128)) -> nn.Sequential:
-    """Plain conv-BN-ReLU pairs with max-pooling, no shortcuts: another family than CifarResNet (quality judge)."""
-    layers, c_in = [], 3
-    for w in widths:
-        for c in (c_in, w):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-        layers.append(nn.MaxPool2d(2))
-        c_in = w
-    return nn.Sequential(OrderedDict(features=nn.Sequential(*layers), pool=nn.AdaptiveAvgPool2d(1),
-                                     flatten=nn.Flatten(), fc=nn.Linear(c_in, num_classes), scale=Scale(LOGIT_SCALE)))
-
-
-CIFAR_RESNET_WIDTHS = {"cifar_resnet": (64, 256, 256), "cifar_resnet_tiny": (8, 16, 16)}  # tiny: tests
-CIFAR_VGG_BLOCKS = {"cifar_vgg": ((64,), (128,), (256, 256), (256, 256), (256, 256)),
-                    "cifar_vgg_tiny": ((8,), (8,), (16, 16), (16, 16), (16, 16))}
-
-RESNET_LIKE = ("resnet18", "resnet50", "wide_resnet50_2", "resnext50_32x4d")  # torchvision builders, layer1..layer4
-# The other torchvision nets, named by stage: stageK is the output of the last block at 1/2^(K+1) of the input side
-# (56, 28, 14, 7 px at 224 px), rep the pooled features the classifier reads, logits its (linear) output.
-STAGE_NODES = {
-    "densenet161": ("features.denseblock1", "features.denseblock2", "features.denseblock3", "features.denseblock4",
-                    "flatten", "classifier"),
-    "mobilenet_v2": ("features.3", "features.6", "features.13", "features.17", "flatten", "classifier.1"),
-    "mnasnet1_0": ("layers.8", "layers.9", "layers.11", "layers.13", "mean", "classifier.1"),
-    "shufflenet_v2_x1_0": ("maxpool", "stage2", "stage3", "stage4", "mean", "fc"),
-}
-
-
-def stage_layer_nodes(arch: str) -> dict[str, str]:
-    *stages, rep, logits = STAGE_NODES[arch]
-    return {**{f"stage{i}": node for i, node in enumerate(stages, 1)}, "rep": rep, "logits": logits}
-
-
-def wide_resnet50_4(num_classes: int) -> nn.Module:
-    """Wide ResNet-50-4 as MadryLab's robustness library defines it (torchvision has only the -2 width)."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, width_per_group=64 * 4)
+def get_architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; available: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
 
 
 def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:
     """Build an untrained network and its layer-name map by architecture name."""
-    if arch in CIFAR_RESNET_WIDTHS:
-        net = CifarResNet(widths=CIFAR_RESNET_WIDTHS[arch], num_classes=num_classes)
+    return get_architecture(arch).build(num_classes)
+
+
+# Gatys et al. 2016: style relu1_1..relu5_1, content relu4_2. Nakano 2019 (robust ResNet-50): layer1..4, content layer3.
+VGG_STYLE = LayerPreset(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2")
+RESNET_STYLE = LayerPreset(("layer1", "layer2", "layer3", "layer4"), "layer3")
+STAGE_STYLE = LayerPreset(("stage1", "stage2", "stage3", "stage4"), "stage3")  # the ResNet choice, stage by stage
+# The 3-group CIFAR ResNet: every group's output for style, content one group from the top (as layer3 of 4).
+CIFAR_RESNET_STYLE = LayerPreset(("layer1", "layer2", "layer3"), "layer2")
+
+
+def _cifar_resnet(widths):
+    def build_net(num_classes):
+        net = CifarResNet(widths=widths, num_classes=num_classes)
         # R(x) is the last map before the max-pool: through the pooled vector only each channel's largest position
         # would get a gradient, so a feature could not be painted where it is not already strongest
         return net, resnet_layer_nodes(net.n_layers, rep=f"layer{net.n_layers}", logits="mul")
-    if arch in CIFAR_VGG_BLOCKS:
-        net = cifar_vgg(num_classes, CIFAR_VGG_BLOCKS[arch])
+    return build_net
+
+
+def _cifar_vgg(blocks):
+    def build_net(num_classes):
+        net = cifar_vgg(num_classes, blocks)
         return net, vgg_layer_nodes(net, rep="flatten", logits="scale.mul")
-    if arch == "cifar_convnet":
-        return cifar_convnet(num_classes), {"rep": "flatten", "logits": "scale.mul"}
-    if arch in RESNET_LIKE:
-        return getattr(torchvision.models, arch)(num_classes=num_classes), resnet_layer_nodes(4)
-    if arch == "wide_resnet50_4":
-        return wide_resnet50_4(num_classes), resnet_layer_nodes(4)
-    if arch in ("vgg16_bn", "vgg19"):
-        net = getattr(torchvision.models, arch)(num_classes=num_classes)
-        return net, vgg_layer_nodes(net)
-    if arch in STAGE_NODES:
-        return getattr(torchvision.models, arch)(num_classes=num_classes), stage_layer_nodes(arch)
-    raise ValueError(f"unknown architecture {arch!r}")
+    return build_net
+
+
+def _torchvision(name, nodes=None):
+    """A torchvision builder; nodes: (stage1..stage4, rep, logits) FX names, None for a ResNet's layer1..layer4."""
+    def build_net(num_classes):
+        net = getattr(torchvision.models, name)(num_classes=num_classes)
+        if nodes is None:
+            return net, (vgg_layer_nodes(net) if name.startswith("vgg") else resnet_layer_nodes(4))
+        *stages, rep, logits = nodes
+        return net, {**{f"stage{i}": node for i, node in enumerate(stages, 1)}, "rep": rep, "logits": logits}
+    return build_net
+
+
+def _wide_resnet50_4(num_classes):
+    """Wide ResNet-50-4 as MadryLab's robustness library defines it (torchvision has only the -2 width)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, width_per_group=64 * 4), resnet_layer_nodes(4)
+
+
+# Costs: seconds per pixel-step relative to ResNet-50 at 224 px, one image, measured on this project's CPU by
+# `python benchmarks/arch_cost.py --repeats 20` (2 threads, torch 2.14.1; docs/speed.md); the GPU's ratios are
+# unmeasured. cifar_vgg: 0.87 × cifar_resnet, the two measured side by side. The test-only tiny nets and the quality
+# judge's convnet are unmeasured and charged their larger sibling's cost (an upper bound).
+# torchvision's other nets by stage: stageK is the output of the last block at 1/2^(K+1) of the input side (56, 28,
+# 14, 7 px at 224 px), rep the pooled features the classifier reads, logits its (linear) output.
+for _arch in (
+    Architecture("cifar_resnet", _cifar_resnet((64, 256, 256)), 2.58, 32, CIFAR_RESNET_STYLE),
+    Architecture("cifar_resnet_tiny", _cifar_resnet((8, 16, 16)), 2.58, 32, CIFAR_RESNET_STYLE),
+    Architecture("cifar_vgg", _cifar_vgg(((64,), (128,), (256, 256), (256, 256), (256, 256))), 2.24, 32, VGG_STYLE),
+    Architecture("cifar_vgg_tiny", _cifar_vgg(((8,), (8,), (16, 16), (16, 16), (16, 16))), 2.24, 32, VGG_STYLE),
+    Architecture("cifar_convnet", lambda n: (cifar_convnet(n), {"rep": "flatten", "logits": "scale.mul"}), 2.58, 32),
+    Architecture("resnet18", _torchvision("resnet18"), 0.40, style=RESNET_STYLE),
+    Architecture("resnet50", _torchvision("resnet50"), 1.0, style=RESNET_STYLE),
+    Architecture("wide_resnet50_2", _torchvision("wide_resnet50_2"), 2.43, style=RESNET_STYLE),
+    Architecture("wide_resnet50_4", _wide_resnet50_4, 8.72, style=RESNET_STYLE),
+    Architecture("resnext50_32x4d", _torchvision("resnext50_32x4d"), 1.08, style=RESNET_STYLE),
+    Architecture("vgg16_bn", _torchvision("vgg16_bn"), 2.17, style=VGG_STYLE),
+    Architecture("vgg19", _torchvision("vgg19"), 2.47, style=VGG_STYLE),
+    Architecture("densenet161", _torchvision("densenet161", (
+        "features.denseblock1", "features.denseblock2", "features.denseblock3", "features.denseblock4", "flatten",
+        "classifier")), 2.13, style=STAGE_STYLE),
+    Architecture("mobilenet_v2", _torchvision("mobilenet_v2", (
+        "features.3", "features.6", "features.13", "features.17", "flatten", "classifier.1")), 0.29,
+        style=STAGE_STYLE),
+    Architecture("mnasnet1_0", _torchvision("mnasnet1_0", (
+        "layers.8", "layers.9", "layers.11", "layers.13", "mean", "classifier.1")), 0.28, style=STAGE_STYLE),
+    Architecture("shufflenet_v2_x1_0", _torchvision("shufflenet_v2_x1_0", (
+        "maxpool", "stage2", "stage3", "stage4", "mean", "fc")), 0.22, style=STAGE_STYLE),
+):
+    register_architecture(_arch)

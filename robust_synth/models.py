@@ -1,94 +1,22 @@
-"""Model registry: ModelSpec for every named model, load_model(), weights checksums."""
+"""Loading models by name: load_model(), availability, model cards, the ladder; the catalogue itself is catalog.py."""
 from __future__ import annotations
 
 import functools
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
-from . import madry_family
+from . import checkpoint_formats, zoo  # noqa: F401 (importing it registers every model family)
+from .architectures import build
+from .catalog import REGISTRY, STANDARD_COUNTERPART, ModelSpec  # noqa: F401 (re-exported: robust_synth.REGISTRY)
+from .features import RobustModel
 from .hashes import file_sha256
 from .resources import weights_dir
-from .madry_family import HUB_REPO
-from .architectures import build
-from .features import RobustModel
 
 WEIGHTS_DIR = weights_dir()
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    arch: str                       # architecture name understood by architectures.build
-    dataset: str                    # "cifar10" | "imagenet"
-    source: str                     # "embedded" | "hub" | "torchvision"
-    file: str                       # embedded: stem in weights/; hub: filename in the repo; torchvision: weights enum
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
-    input_size: int = 224
-    robustness: dict | None = None  # {"norm": "l2", "eps": 3.0}, eps in [0,1] pixel units; None for standard training
-    repo: str = HUB_REPO
-    revision: str = "main"
-    license: str = "MIT"
-    citation: str = madry_family.PAPER
-    family: str = ""                # one architecture and training pipeline: its robustness levels form a ladder
-    sha256: str | None = None       # hub: pinned sha256 of the downloaded file, checked once before conversion
-    clean_accuracy: float | None = None   # published clean top-1 (fraction); embedded models read their card
-    accuracy_source: str | None = None
-
-    @property
-    def robust(self) -> bool:
-        return bool(self.robustness and self.robustness.get("eps", 0) > 0)
-
-    @property
-    def eps_label(self) -> str:
-        """eps as papers and file names give it: "3" (L2), "4/255" (L∞), "0" (standard training)."""
-        if not self.robust:
-            return "0"
-        eps = self.robustness["eps"]
-        return f"{eps * 255:g}/255" if self.robustness["norm"] == "linf" else f"{eps:g}"
-
-    @property
-    def num_classes(self) -> int:
-        return 10 if self.dataset == "cifar10" else 1000
-
-
-CIFAR10_STATS = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616), "input_size": 32}
-EMBEDDED_CARD = {"license": "MIT", "citation": "robust-synth (this project)"}
-RESNET_CARD = {**EMBEDDED_CARD, "family": "robust-synth CIFAR-10 ResNet"}
-# The style-transfer pair: a batch-norm VGG, the network Shats & Aharon (2021) found transfers style much better when
-# adversarially trained.
-VGG_CARD = {**EMBEDDED_CARD, "family": "robust-synth CIFAR-10 VGG-11-bn"}
-
-REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    *[ModelSpec(dataset="imagenet", source="hub", **fields) for fields in madry_family.spec_fields()],
-    ModelSpec("imagenet-vgg19-standard", "vgg19", "imagenet", "torchvision", "VGG19_Weights.IMAGENET1K_V1",
-              license="BSD-3-Clause (torchvision)", citation="Simonyan & Zisserman, 2015", family="torchvision VGG-19"),
-    ModelSpec("imagenet-resnet50-standard", "resnet50", "imagenet", "torchvision", "ResNet50_Weights.IMAGENET1K_V1",
-              license="BSD-3-Clause (torchvision)", citation="He et al., 2016", family="torchvision ResNet-50"),
-    ModelSpec("cifar10-resnet-l2-0.5", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-l2-0.5",
-              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **RESNET_CARD),
-    ModelSpec("cifar10-resnet-standard", "cifar_resnet", "cifar10", "embedded", "cifar10-resnet-standard",
-              **CIFAR10_STATS, **RESNET_CARD),
-    ModelSpec("cifar10-vgg-l2-0.5", "cifar_vgg", "cifar10", "embedded", "cifar10-vgg-l2-0.5",
-              robustness={"norm": "l2", "eps": 0.5}, **CIFAR10_STATS, **VGG_CARD),
-    ModelSpec("cifar10-vgg-standard", "cifar_vgg", "cifar10", "embedded", "cifar10-vgg-standard",
-              **CIFAR10_STATS, **VGG_CARD),
-]}
-
-
-def _standard_sibling(spec: ModelSpec) -> str | None:
-    return next((s.name for s in REGISTRY.values() if s.family == spec.family and not s.robust), None)
-
-
-# The matching non-robust control for each robust model: its family's eps-0 run (same architecture and pipeline).
-STANDARD_COUNTERPART = {s.name: sibling for s in REGISTRY.values() if s.robust and (sibling := _standard_sibling(s))}
 
 _cache: dict[tuple[str, str], RobustModel] = {}
 _lock = threading.Lock()
@@ -137,7 +65,7 @@ def _state_dict(spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Path]:
         path = embedded_path(spec)
         if not path.exists():
             raise FileNotFoundError(f"embedded weights for {spec.name} are missing: {path}")
-        return load_file(str(path)), path
+        return checkpoint_formats.state_dict_from(path, spec), path
     from . import checkpoints
     return checkpoints.load_state_dict(spec)
 
@@ -202,7 +130,7 @@ def card_line(spec: ModelSpec) -> str:
     """One line for the Models table: family, source paper, licence, clean accuracy and its source."""
     accuracy, source = clean_accuracy(spec)
     measured = f"; clean top-1 {accuracy:.2%} ({source})" if accuracy is not None else ""
-    return f"{spec.family}: {spec.citation}; licence {spec.license}{measured}"
+    return f"{spec.family.title}: {spec.citation}; licence {spec.license}{measured}"
 
 
 def describe(spec: ModelSpec) -> dict:
@@ -214,7 +142,8 @@ def describe(spec: ModelSpec) -> dict:
             "standard_counterpart": STANDARD_COUNTERPART.get(spec.name), "available": is_available(spec),
             "availability": availability(spec), "metrics": _card(spec).get("metrics"), "license": spec.license,
             "citation": spec.citation,
-            "family": spec.family, "clean_accuracy": accuracy, "accuracy_source": source, "sha256": spec.sha256,
+            "family": spec.family.title, "autoattack_accuracy": spec.autoattack_accuracy, "clean_accuracy": accuracy,
+            "accuracy_source": source, "sha256": spec.sha256,
             "card": card_line(spec)}
 
 

@@ -129,11 +129,14 @@ def masked_l2(x0: torch.Tensor, mask: torch.Tensor) -> Objective:
 
 
 def gram_matrix(feats: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C) Gram matrix normalised by C·H·W (Gatys et al. 2016)."""
+    """(B, C, H, W) maps, or (B, N, C) tokens of a vision transformer, -> (B, C, C) Gram matrix normalised by C·H·W
+    (Gatys et al. 2016; N tokens stand for H·W positions)."""
     if not isinstance(feats, torch.Tensor):
         raise TypeError(f"gram_matrix expects a tensor, got {type(feats).__name__}")
+    if feats.dim() == 3:
+        feats = feats.transpose(1, 2).unsqueeze(-1)  # (B, N, C) -> (B, C, N, 1)
     if feats.dim() != 4:
-        raise ValueError(f"gram_matrix expects a (B, C, H, W) tensor, got shape {tuple(feats.shape)}")
+        raise ValueError(f"gram_matrix expects a (B, C, H, W) or (B, N, C) tensor, got shape {tuple(feats.shape)}")
     b, c, h, w = feats.shape
     f = feats.reshape(b, c, h * w)
     return f @ f.transpose(1, 2) / (c * h * w)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import weakref
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -11,37 +10,20 @@ import torch.nn as nn
 from skimage.color import rgb2yiq, yiq2rgb
 from skimage.exposure import match_histograms
 
+from .architectures import ARCHITECTURES, LayerPreset
 from .features import RobustModel
 
 MIN_SIDE = 16            # below this the deepest style layers have no spatial extent left
 SINGLE_LEVEL_MAX = 512   # above this, pyramid=None optimises coarse-to-fine (halving down to this size)
 
 
-@dataclass(frozen=True)
-class LayerPreset:
-    style: tuple[str, ...]
-    content: str
-
-
-# Gatys et al. 2016: style relu1_1..relu5_1, content relu4_2. Nakano 2019 (robust ResNet-50): layer1..4, content layer3.
-VGG_PRESET = LayerPreset(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2")
-RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3", "layer4"), "layer3")
-STAGE_PRESET = LayerPreset(("stage1", "stage2", "stage3", "stage4"), "stage3")  # the ResNet choice, stage by stage
-# The 3-group CIFAR ResNet: every group's output for style, content one group from the top (as layer3 of 4).
-CIFAR_RESNET_PRESET = LayerPreset(("layer1", "layer2", "layer3"), "layer2")
-ARCH_PRESETS = {"vgg19": VGG_PRESET, "vgg16_bn": VGG_PRESET, "cifar_vgg": VGG_PRESET,
-                "cifar_resnet": CIFAR_RESNET_PRESET,
-                **dict.fromkeys(("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "resnext50_32x4d"),
-                                RESNET_PRESET),
-                **dict.fromkeys(("densenet161", "mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x1_0"), STAGE_PRESET)}
-
-
 def preset_for(model: RobustModel) -> LayerPreset:
-    """The default style/content layers for a model: by its registered architecture, else by its layer names."""
-    arch = getattr(getattr(model, "spec", None), "arch", None)
-    if arch in ARCH_PRESETS:
-        return ARCH_PRESETS[arch]
-    for preset in (VGG_PRESET, RESNET_PRESET, STAGE_PRESET, CIFAR_RESNET_PRESET):
+    """The default style/content layers: the registered architecture's, else a known preset its layers carry."""
+    arch = ARCHITECTURES.get(getattr(getattr(model, "spec", None), "arch", None))
+    if arch is not None and arch.style is not None:
+        return arch.style
+    known = dict.fromkeys(a.style for a in ARCHITECTURES.values() if a.style is not None)
+    for preset in sorted(known, key=lambda p: -len(p.style)):  # the fullest match: ResNet-50's, not CIFAR's 3 layers
         if set(preset.style) | {preset.content} <= set(model.layer_names):
             return preset
     raise ValueError(f"no style-transfer layer preset for {model.name!r}; pass style_layers and content_layer "

@@ -4,7 +4,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 
 from robust_synth import models
-from robust_synth.architectures import CifarResNet, resnet_layer_nodes
+from robust_synth.networks import CifarResNet, resnet_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import CIFAR10_CLASSES
 

@@ -15,7 +15,7 @@ import torchvision
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import file_download
 
-from robust_synth import checkpoints, load_model, models
+from robust_synth import checkpoints, load_model, madrylab_format, models
 from robust_synth.checkpoints import CheckpointFormatError, UnsafeCheckpointError, WeightsUnavailableError
 
 REPO = "madrylab/robust-imagenet-models"
@@ -112,7 +112,7 @@ def test_real_layouts_convert_to_torchvision_keys_exactly(name, nested, entry):
     checkpoint = madry_checkpoint(net, nested=nested)
     checkpoint[entry] = checkpoint.pop("model")
     state = checkpoint.get("model") or checkpoint["state_dict"]
-    converted = checkpoints.madry_to_torchvision(checkpoint, spec)
+    converted = madrylab_format.madry_to_torchvision(checkpoint, spec)
     assert list(converted) == list(net.state_dict())
     wrap = "module.model.model." if nested else "module.model."
     assert all(converted[k].shape == state[wrap + k].shape for k in converted)
@@ -123,9 +123,9 @@ def test_key_mismatch_names_the_keys():
     with torch.device("meta"):
         checkpoint = madry_checkpoint(torchvision.models.resnet18())
     with pytest.raises(CheckpointFormatError, match=r"missing keys .*layer1\.0\.conv3\.weight|missing keys .*bn3"):
-        checkpoints.madry_to_torchvision(checkpoint, spec)
+        madrylab_format.madry_to_torchvision(checkpoint, spec)
     with pytest.raises(CheckpointFormatError, match="'model' or 'state_dict'"):
-        checkpoints.madry_to_torchvision({"epoch": 3}, spec)
+        madrylab_format.madry_to_torchvision({"epoch": 3}, spec)
 
 
 def assert_one_clear_sentence(err, *parts):
@@ -244,7 +244,7 @@ def test_pinned_checksum_allows_full_unpickling_only_from_the_pinned_repo(caches
 
 
 def torchvision_spec(monkeypatch):
-    return add_spec(monkeypatch, "test-resnet18-standard", arch="resnet18", source="torchvision",
+    return add_spec(monkeypatch, "test-resnet18-standard", arch="resnet18", source="torchvision", format="torchvision",
                     file="ResNet18_Weights.IMAGENET1K_V1")
 
 

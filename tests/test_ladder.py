@@ -9,7 +9,7 @@ from PIL import Image
 
 from robust_synth import models, registry
 from robust_synth.app import endpoints, gpu, ladder, pickers, running
-from robust_synth.architectures import build
+from robust_synth.architectures import ARCHITECTURES, build
 
 from app_server import running_app
 
@@ -179,11 +179,10 @@ def test_a_ladder_where_no_level_can_run_says_why(monkeypatch):
 
 # ----- the ZeroGPU estimate -----------------------------------------------------------------------------------------
 
-def test_every_registered_architecture_has_a_measured_cost():
-    """Catches an architecture added to the registry without a benchmarks/arch_cost.py figure."""
-    assert {spec.arch for spec in models.REGISTRY.values()} <= set(gpu.RELATIVE_COST)
-    assert gpu.RELATIVE_COST["resnet50"] == 1.0
-    assert all(cost > 0 for cost in gpu.RELATIVE_COST.values())
+def test_every_architecture_record_has_a_cost_relative_to_resnet50():
+    """Catches a cost of zero (a free estimate) or a reference other than ResNet-50 (every cost is relative to it)."""
+    assert ARCHITECTURES[gpu.REFERENCE_ARCH].cost == 1.0 and gpu.REFERENCE_ARCH == "resnet50"
+    assert all(arch.cost > 0 for arch in ARCHITECTURES.values())
 
 
 def test_the_estimate_is_per_architecture_and_charges_the_load_once(monkeypatch):
@@ -197,10 +196,10 @@ def test_the_estimate_is_per_architecture_and_charges_the_load_once(monkeypatch)
     assert 0.4 < ratio < 0.5
     assert gpu.estimate_seconds("generate", {**values, "model": resnet50}) == int(gpu.LOAD_SECONDS + work)
     assert gpu.estimate_seconds("generate", {**values, "model": resnet18}) == \
-        int(gpu.LOAD_SECONDS * ratio + work * gpu.RELATIVE_COST["resnet18"])
+        int(gpu.LOAD_SECONDS * ratio + work * ARCHITECTURES["resnet18"].cost)
     loaded.update({resnet50, resnet18})  # loaded on this worker: the work alone
     assert gpu.estimate_seconds("generate", {**values, "model": resnet50}) == int(work)
-    assert gpu.estimate_seconds("generate", {**values, "model": resnet18}) == int(work * gpu.RELATIVE_COST["resnet18"])
+    assert gpu.estimate_seconds("generate", {**values, "model": resnet18}) == int(work * ARCHITECTURES["resnet18"].cost)
     # the comparison loads its standard model (ResNet-50 ε=0, not loaded) and runs the same work again
     assert gpu.estimate_seconds("generate", {**values, "model": resnet50, "compare": True}) == \
         int(work + gpu.LOAD_SECONDS + work)
@@ -247,7 +246,7 @@ def test_the_space_preloads_the_default_model_s_whole_ladder():
 def test_the_models_tab_has_a_card_line_per_family():
     """Catches a family left out, a card without its paper or licence, or numbers other than the sources'."""
     lines = pickers.family_cards().splitlines()
-    families = {spec.family for spec in models.REGISTRY.values()}
+    families = {spec.family.title for spec in models.REGISTRY.values()}
     assert len(lines) == len(families) and all(any(f"**{f}**" in line for line in lines) for f in families)
     resnet50 = next(line for line in lines if "**MadryLab ResNet-50**" in line)
     assert "Salman et al." in resnet50 and "licence MIT" in resnet50 and "MadryLab's table" in resnet50

@@ -138,8 +138,15 @@ def test_gradcheck_gram_matrix_and_total_variation_in_float64():
 def test_gram_matrix_rejects_bad_input():
     with pytest.raises(TypeError, match="expects a tensor"):
         O.gram_matrix([[1.0, 2.0]])
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        O.gram_matrix(torch.ones(3, 4, 4))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\) or \(B, N, C\)"):
+        O.gram_matrix(torch.ones(3, 4))
+
+
+def test_gram_matrix_of_transformer_tokens_equals_that_of_the_same_positions_as_a_map():
+    """Catches tokens (B, N, C) read with N as channels: their Gram must be C x C, as the map's."""
+    maps = torch.randn(2, 5, 3, 4)
+    tokens = maps.flatten(2).transpose(1, 2)  # (2, 12, 5)
+    torch.testing.assert_close(O.gram_matrix(tokens), O.gram_matrix(maps))
 
 
 def test_feature_index_checks(out, x):

@@ -9,10 +9,11 @@ from skimage.color import rgb2yiq
 
 from conftest import make_tiny_model
 from robust_synth import Cancelled, objectives
-from robust_synth.architectures import build, vgg_layer_nodes
+from robust_synth.architectures import ARCHITECTURES, build
+from robust_synth.networks import vgg_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import REGISTRY
-from robust_synth.style import ARCH_PRESETS, preset_for, with_avg_pool
+from robust_synth.style import preset_for, with_avg_pool
 from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, measure,
                                                style_transfer)
 from robust_synth.image import to_tensor
@@ -84,18 +85,18 @@ def test_style_loss_decreases_and_recipe_is_complete(tiny_model):
     assert {"weights_sha256", "version", "elapsed_s", "device", "seed"} <= set(recipe)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCH_PRESETS))
+@pytest.mark.parametrize("arch", sorted(name for name, arch in ARCHITECTURES.items() if arch.style))
 def test_presets_name_layers_of_each_architecture(arch):
     with torch.device("meta"):  # structure only: no memory, no weights
         net, nodes = build(arch, 10)
     modules = dict(net.named_modules())
-    preset = ARCH_PRESETS[arch]
+    preset = ARCHITECTURES[arch].style
     for layer in (*preset.style, preset.content):
         assert layer in nodes and nodes[layer] in modules
 
 
 def test_every_registered_model_has_a_preset():
-    assert {spec.arch for spec in REGISTRY.values()} <= set(ARCH_PRESETS)
+    assert all(ARCHITECTURES[spec.arch].style for spec in REGISTRY.values())
 
 
 def test_avg_pool_copy_shares_weights_and_leaves_the_model_alone():

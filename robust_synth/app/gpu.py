@@ -6,17 +6,10 @@ import spaces
 import torch
 
 from .. import limits, models, registry
-from ..architectures import build
+from ..architectures import build, get_architecture
 from . import values as v
 
 PIXEL_STEPS_PER_SECOND = 5e6  # ResNet-50 on the GPU: about 100 steps per second on one 224-px image (assumed)
-# Seconds per pixel-step relative to ResNet-50 at 224 px, one image, measured on this project's CPU by
-# `python benchmarks/arch_cost.py --repeats 20` (2 threads, torch 2.14.1; docs/speed.md): the GPU's
-# ratios are unmeasured.
-RELATIVE_COST = {"resnet18": 0.40, "resnet50": 1.0, "wide_resnet50_2": 2.43, "wide_resnet50_4": 8.72,
-                 "densenet161": 2.13, "mnasnet1_0": 0.28, "mobilenet_v2": 0.29, "resnext50_32x4d": 1.08,
-                 "shufflenet_v2_x1_0": 0.22, "vgg16_bn": 2.17, "vgg19": 2.47, "cifar_resnet": 2.58,
-                 "cifar_vgg": 2.24}  # cifar_vgg: 0.87 × cifar_resnet, the two measured side by side (docs/speed.md)
 LOAD_SECONDS = 20   # the first load of a ResNet-50 checkpoint on a worker (read, convert, to the GPU); scaled by size
 MIN_SECONDS = 5     # a GPU call's own overhead (inputs and model to the device): an allowance, unmeasured
 REFERENCE_ARCH = "resnet50"
@@ -47,7 +40,7 @@ def work_seconds(task: str, values: dict, spec: models.ModelSpec | None) -> floa
     declared = registry.get(task)
     images = declared.images_per_run({**values, **counts}, input_side)
     steps = _known_number(values.get("steps"), "steps") or declared.default_steps(input_side)
-    cost = RELATIVE_COST[spec.arch] if spec else 1.0
+    cost = get_architecture(spec.arch).cost if spec else 1.0  # the architecture record's cost per pixel-step
     return steps * side * side * images * cost / PIXEL_STEPS_PER_SECOND
 
 

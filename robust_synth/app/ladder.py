@@ -13,11 +13,11 @@ NORM_LABELS = {"l2": "L2", "linf": "L∞"}
 
 def families() -> list[str]:
     """Every model family (one architecture and training pipeline), those with a usable model first."""
-    return list(dict.fromkeys(models.get_spec(name).family for _, name in p.model_choices()))
+    return list(dict.fromkeys(models.get_spec(name).family.title for _, name in p.model_choices()))
 
 
 def _member(family: str) -> str:
-    name = next((s.name for s in models.REGISTRY.values() if s.family == family), None)
+    name = next((s.name for s in models.REGISTRY.values() if s.family.title == family), None)
     if name is None:
         raise ValueError(f"unknown architecture {family!r}; available: {', '.join(families())}")
     return name
@@ -25,7 +25,7 @@ def _member(family: str) -> str:
 
 def norms(family: str) -> list[str]:
     """The norms the family was trained under ("l2" alone where it has only standard training)."""
-    trained = {s.robustness["norm"] for s in models.REGISTRY.values() if s.family == family and s.robust}
+    trained = {s.robustness["norm"] for s in models.REGISTRY.values() if s.family.title == family and s.robust}
     return [norm for norm in NORM_LABELS if norm in trained] or ["l2"]
 
 
@@ -37,8 +37,8 @@ def levels(family: str, norm: str) -> list[dict]:
 def position(model: str) -> tuple[str, str, int]:
     """(family, norm, level index) of a registered model: where the ladder controls show it."""
     spec = models.get_spec(model)
-    norm = spec.robustness["norm"] if spec.robust else norms(spec.family)[0]
-    return spec.family, norm, [level["name"] for level in levels(spec.family, norm)].index(model)
+    norm = spec.robustness["norm"] if spec.robust else norms(spec.family.title)[0]
+    return spec.family.title, norm, [level["name"] for level in levels(spec.family.title, norm)].index(model)
 
 
 def model_at(family: str, norm: str, index) -> str:

@@ -3,7 +3,7 @@ import logging
 
 import gradio as gr
 
-from .. import checkpoints, models
+from .. import catalog, checkpoints, models
 from ..tasks import top_features
 from . import values as v
 from .errors import clear_errors
@@ -28,7 +28,7 @@ def default_model() -> str:
 
 NORMS = {"l2": "L2", "linf": "L∞"}
 AVAILABILITY_ORDER = ("embedded", "cached", "downloadable", "unavailable offline", "missing")  # usable first
-SOURCES = {"embedded": "embedded", "hub": "Hugging Face Hub", "torchvision": "torchvision"}
+SOURCES = {"embedded": "embedded", "hub": "Hugging Face Hub", "torchvision": "torchvision", "url": "publisher's URL"}
 
 
 def robustness(spec) -> str:
@@ -70,19 +70,15 @@ def models_table() -> list[list]:
 def family_cards() -> str:
     """One card line per model family for the Models tab: its paper, licence, and each level's clean top-1 where
     it is known (MadryLab's published table; the embedded models' own measurements, robust accuracy included)."""
-    families = {}
-    for spec in models.REGISTRY.values():
-        families.setdefault(spec.family, []).append(spec)
-    return "\n".join(_family_card(family, specs) for family, specs in families.items())
+    return "\n".join(_family_card(family, specs) for family, specs in catalog.families().items())
 
 
-def _family_card(family: str, specs: list) -> str:
-    first = specs[0]
+def _family_card(family, specs: list) -> str:
     specs = sorted(specs, key=lambda s: (s.robust and s.robustness["norm"] == "linf",
                                          s.robustness["eps"] if s.robust else 0))
     sources = "; ".join(sorted({source for source in (models.clean_accuracy(s)[1] for s in specs) if source}))
     levels = "; ".join(_level_numbers(spec) for spec in specs)
-    return (f"- **{family}** (`{first.arch}`): {first.citation}; licence {first.license}. "
+    return (f"- **{family.title}** (`{specs[0].arch}`, {family.publisher}): {family.paper}; licence {family.license}. "
             f"Clean top-1, {sources}: {levels}.")
 
 
@@ -90,6 +86,8 @@ def _level_numbers(spec) -> str:
     accuracy = models.clean_accuracy(spec)[0]
     level = f"{NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
     text = f"{level} {'not published' if accuracy is None else f'{accuracy:.2%}'}"
+    if spec.autoattack_accuracy is not None:
+        text += f" (AutoAttack {spec.autoattack_accuracy:.2%}, published)"
     metrics = models.describe(spec)["metrics"] if spec.source == "embedded" else None
     if metrics and "robust_acc" in metrics:
         text += (f" (PGD-{metrics['steps']} {NORMS[metrics['norm']]} ε={metrics['eps']:g}: "

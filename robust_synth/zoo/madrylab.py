@@ -1,4 +1,4 @@
-"""The MadryLab robust ImageNet family on the Hub (madrylab/robust-imagenet-models) as one table, expanded into specs.
+"""The MadryLab robust ImageNet families on the Hub (madrylab/robust-imagenet-models): one table, expanded into specs.
 
 Source of every number here: the repo's model card (its "Standard Accuracy of L2-/Linf-Robust ImageNet Models" tables,
 the same as the README of microsoft/robust-models-transfer; Salman et al., "Do Adversarially Robust ImageNet Models
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..catalog import ModelFamily, ModelSpec, register_models
+
 L2_EPS = (0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 3, 5)   # L2 radius in [0,1] pixel units (224 px images)
 LINF_EPS = (0.5, 1, 2, 4, 8)                              # L∞ radius in units of 1/255, as files and table name it
 SHORT_L2_EPS = (0, 3)                                     # the architectures published as a standard/robust pair only
@@ -20,8 +22,9 @@ LICENSE = "MIT"  # the Hub repo's licence
 HUB_REPO = "madrylab/robust-imagenet-models"
 
 
-class Family(NamedTuple):
-    arch: str            # architectures.build name (torchvision builder)
+class Trained(NamedTuple):
+    """One architecture as MadryLab trained it: a family of its own, with its published levels."""
+    arch: str            # a registered architecture (torchvision builder)
     label: str           # architecture in model names: imagenet-<label>-<norm>-<eps>
     prefix: str          # file-name prefix on the Hub: <prefix>_l2_eps3.ckpt
     title: str           # as MadryLab's table names it
@@ -33,26 +36,26 @@ def _levels(eps: tuple, accuracies: tuple) -> dict:
     return dict(zip(eps, accuracies, strict=True))
 
 
-FAMILIES = (
-    Family("resnet18", "resnet18", "resnet18", "ResNet-18",
+TRAINED = (
+    Trained("resnet18", "resnet18", "resnet18", "ResNet-18",
            _levels(L2_EPS, (69.79, 69.90, 69.24, 69.15, 68.77, 67.43, 65.49, 62.32, 53.12, 45.59)),
            _levels(LINF_EPS, (66.13, 63.46, 59.63, 52.49, 42.11))),
-    Family("resnet50", "resnet50", "resnet50", "ResNet-50",
+    Trained("resnet50", "resnet50", "resnet50", "ResNet-50",
            _levels(L2_EPS, (75.80, 75.68, 75.76, 75.59, 74.78, 74.14, 73.16, 70.43, 62.83, 56.13)),
            _levels(LINF_EPS, (73.73, 72.05, 69.10, 63.86, 54.53))),
-    Family("wide_resnet50_2", "wideresnet50x2", "wide_resnet50_2", "Wide-ResNet-50-2",
+    Trained("wide_resnet50_2", "wideresnet50x2", "wide_resnet50_2", "Wide-ResNet-50-2",
            _levels(L2_EPS, (76.97, 77.25, 77.26, 77.17, 76.74, 76.21, 75.11, 73.41, 66.90, 60.94)),
            _levels(LINF_EPS, (75.82, 74.65, 72.35, 68.41, 60.82))),
-    Family("wide_resnet50_4", "wideresnet50x4", "wide_resnet50_4", "Wide-ResNet-50-4",
+    Trained("wide_resnet50_4", "wideresnet50x4", "wide_resnet50_4", "Wide-ResNet-50-4",
            _levels(L2_EPS, (77.91, 78.02, 77.87, 77.77, 77.64, 77.10, 76.52, 75.51, 69.67, 65.20))),
-    Family("densenet161", "densenet", "densenet", "DenseNet-161", _levels(SHORT_L2_EPS, (77.37, 66.98))),
-    Family("mnasnet1_0", "mnasnet", "mnasnet", "MNASNet-1.0", _levels(SHORT_L2_EPS, (60.97, 41.83))),
-    Family("mobilenet_v2", "mobilenet", "mobilenet", "MobileNet-v2", _levels(SHORT_L2_EPS, (65.26, 50.40))),
-    Family("resnext50_32x4d", "resnext50x32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d",
+    Trained("densenet161", "densenet", "densenet", "DenseNet-161", _levels(SHORT_L2_EPS, (77.37, 66.98))),
+    Trained("mnasnet1_0", "mnasnet", "mnasnet", "MNASNet-1.0", _levels(SHORT_L2_EPS, (60.97, 41.83))),
+    Trained("mobilenet_v2", "mobilenet", "mobilenet", "MobileNet-v2", _levels(SHORT_L2_EPS, (65.26, 50.40))),
+    Trained("resnext50_32x4d", "resnext50x32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d",
            _levels(SHORT_L2_EPS, (77.38, 66.25))),
-    Family("shufflenet_v2_x1_0", "shufflenet", "shufflenet", "ShuffleNet-v2 1.0x",
+    Trained("shufflenet_v2_x1_0", "shufflenet", "shufflenet", "ShuffleNet-v2 1.0x",
            _levels(SHORT_L2_EPS, (64.25, 43.32))),
-    Family("vgg16_bn", "vgg16bn", "vgg16_bn", "VGG16-bn", _levels(SHORT_L2_EPS, (73.66, 57.19))),
+    Trained("vgg16_bn", "vgg16bn", "vgg16_bn", "VGG16-bn", _levels(SHORT_L2_EPS, (73.66, 57.19))),
 )
 
 PINS = {  # file -> sha256 (the Hub's Git LFS object id of the file)
@@ -94,9 +97,9 @@ PINS = {  # file -> sha256 (the Hub's Git LFS object id of the file)
 }
 
 
-def file_name(family: Family, norm: str, eps: float) -> str:
+def file_name(trained: Trained, norm: str, eps: float) -> str:
     """As published: resnet50_l2_eps3.ckpt, resnet50_l2_eps0.01.ckpt, resnet50_linf_eps4.0.ckpt."""
-    return f"{family.prefix}_l2_eps{eps:g}.ckpt" if norm == "l2" else f"{family.prefix}_linf_eps{eps:.1f}.ckpt"
+    return f"{trained.prefix}_l2_eps{eps:g}.ckpt" if norm == "l2" else f"{trained.prefix}_linf_eps{eps:.1f}.ckpt"
 
 
 def robustness(norm: str, eps: float) -> dict:
@@ -104,13 +107,19 @@ def robustness(norm: str, eps: float) -> dict:
     return {"norm": norm, "eps": float(eps) if norm == "l2" else eps / 255}
 
 
-def spec_fields():
-    """ModelSpec keyword arguments for every published checkpoint (name, arch, file, robustness, pin, accuracy)."""
-    for family in FAMILIES:
-        for norm, levels in (("l2", family.l2), ("linf", family.linf)):
+def family(trained: Trained) -> ModelFamily:
+    return ModelFamily(f"MadryLab {trained.title}", "MadryLab", PAPER, LICENSE, HUB_REPO, ACCURACY_SOURCE)
+
+
+def specs():
+    """A ModelSpec for every published checkpoint (name, arch, file, robustness, pin, accuracy)."""
+    for trained in TRAINED:
+        for norm, levels in (("l2", trained.l2), ("linf", trained.linf)):
             for eps, accuracy in levels.items():
-                file = file_name(family, norm, eps)
-                yield dict(name=f"imagenet-{family.label}-{norm}-{eps:g}", arch=family.arch, file=file,
-                           robustness=robustness(norm, eps), sha256=PINS.get(file),
-                           clean_accuracy=round(accuracy / 100, 4), accuracy_source=ACCURACY_SOURCE,
-                           family=f"MadryLab {family.title}", citation=PAPER, license=LICENSE)
+                file = file_name(trained, norm, eps)
+                yield ModelSpec(f"imagenet-{trained.label}-{norm}-{eps:g}", trained.arch, "imagenet", "hub", file,
+                                "madrylab", family(trained), robustness=robustness(norm, eps), sha256=PINS.get(file),
+                                clean_accuracy=round(accuracy / 100, 4))
+
+
+register_models(*specs())

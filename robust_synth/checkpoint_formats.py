@@ -1,0 +1,53 @@
+"""Checkpoint formats as a table: each format's reader (file -> object) and converter (-> the builder's layout)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file
+
+from .checkpoint_reading import read_checkpoint
+from .madrylab_format import madry_to_torchvision
+
+
+@dataclass(frozen=True)
+class CheckpointFormat:
+    """How one publisher's files become a state dict keyed exactly as the architecture's builder keys it."""
+    name: str
+    read: Callable[[Path, object], object]                    # (file, spec) -> what the file holds, read safely
+    convert: Callable[[object, object], dict[str, torch.Tensor]]  # (held, spec) -> state dict, checked
+
+
+def _as_is(state, spec) -> dict[str, torch.Tensor]:
+    """A plain state dict already in the builder's layout (load_model's strict load checks its keys)."""
+    return state
+
+
+FORMATS: dict[str, CheckpointFormat] = {}
+
+
+def register_format(fmt: CheckpointFormat) -> CheckpointFormat:
+    if fmt.name in FORMATS and FORMATS[fmt.name] != fmt:
+        raise ValueError(f"checkpoint format {fmt.name!r} is already registered")
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def get_format(name: str) -> CheckpointFormat:
+    if name not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {name!r}; available: {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def state_dict_from(path: Path, spec) -> dict[str, torch.Tensor]:
+    """Read and convert `path` as its spec's format says."""
+    fmt = get_format(spec.format)
+    return fmt.convert(fmt.read(path, spec), spec)
+
+
+register_format(CheckpointFormat("safetensors", lambda path, spec: load_file(str(path)), _as_is))
+# torchvision's files are read by torch.hub when downloaded (checkpoints.torchvision_state_dict)
+register_format(CheckpointFormat("torchvision", read_checkpoint, _as_is))
+register_format(CheckpointFormat("madrylab", read_checkpoint, madry_to_torchvision))
