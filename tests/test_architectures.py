@@ -26,7 +26,10 @@ def test_layer_maps_name_real_layers_in_one_forward(arch, num_classes, size):
     head = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
     assert head.in_features == out["rep"].shape[1] and head.out_features == num_classes
     sides = [out[name].shape[-1] for name in stage_names(nodes)]
-    if "vgg" in arch:
+    tokens = stage_names(nodes) and all(out[name].dim() == 3 for name in stage_names(nodes))
+    if tokens:  # a vision transformer's (B, N, C) tokens
+        assert len(sides) == 4 and len({out[name].shape for name in stage_names(nodes)}) == 1
+    elif "vgg" in arch:
         assert {f"relu{b}_1" for b in range(1, 6)} <= set(nodes)
     elif arch.startswith("cifar_resnet"):  # three groups, each max-pooling the one before (15, 7, 3 at 32 px)
         assert sides == [15, 7, 3]
