@@ -1,6 +1,6 @@
 """Parameter limits (steps, eps, n, frames, output side, input pixels, time, queue) read from environment variables.
 
-The library defaults are generous enough for every reference setting in DESIGN.md (representation
+The library defaults are generous enough for every reference setting of the papers (representation
 inversion runs up to 10000 steps with eps 1000); a public deployment tightens them through
 ROBUST_SYNTH_<FIELD> variables, e.g. ROBUST_SYNTH_MAX_STEPS=2000 or ROBUST_SYNTH_MAX_SECONDS=60.
 `current()` reads the environment at call time, so a change applies to the next request.

@@ -26,7 +26,7 @@ from app_server import running_app
 
 EMBEDDED, STANDARD = "cifar10-resnet-l2-0.5", "cifar10-resnet-standard"
 HUB_MODEL = "imagenet-resnet50-l2-3"  # not cached on a test machine
-CONTRACT = {  # api_name -> required inputs (DESIGN.md, "The app contract")
+CONTRACT = {  # api_name -> required inputs: the endpoints clients rely on (README's client block)
     "/models": [], "/generate": ["model", "target"], "/inpaint": ["model", "image", "mask"],
     "/super_resolve": ["model", "image"], "/translate": ["model", "image", "target"],
     "/sketch_to_image": ["model", "image", "target"], "/paint_features": ["model", "image", "mask", "feature"],

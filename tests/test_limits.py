@@ -30,7 +30,7 @@ def test_unknown_model_names_are_refused(item):
 
 
 def test_defaults_cover_the_reference_settings():
-    # representation inversion: eps 1000, up to 10000 steps (DESIGN.md); inpainting 720 steps
+    # representation inversion: eps 1000, up to 10000 steps (Engstrom et al. 2019); inpainting 720 steps
     limits.check_run(steps=10000, eps=1000.0, step_size=1.0, n=16, frames=16, side=1024, seed=2**32 - 1)
 
 

@@ -1,4 +1,4 @@
-"""Model registry: the names DESIGN.md promises, describe(), errors, embedded models, the per-device cache."""
+"""Model registry: the promised model names, describe(), errors, embedded models, the per-device cache."""
 import json
 import threading
 from pathlib import Path
