@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import robust_synth as rs  # noqa: E402
-from robust_synth import registry  # noqa: E402
+from robust_synth import task_registry  # noqa: E402
 from robust_synth.image import load_image, to_tensor  # noqa: E402
 from robust_synth.presets import Preset  # noqa: E402
 from robust_synth.tasks import windows  # noqa: E402
@@ -54,13 +54,13 @@ class Setting:
 
 def with_setting(task: str, setting: Setting):
     """The registry's task with `setting`'s 32-px preset (and window overlap); returns a function to undo it."""
-    original, overlap = registry.get(task), windows.OVERLAP
+    original, overlap = task_registry.get(task), windows.OVERLAP
     if setting.preset is not None:
-        registry.TASKS[task] = dataclasses.replace(original, presets=(original.presets[0], setting.preset))
+        task_registry.TASKS[task] = dataclasses.replace(original, presets=(original.presets[0], setting.preset))
     windows.OVERLAP = setting.overlap
 
     def undo():
-        registry.TASKS[task], windows.OVERLAP = original, overlap
+        task_registry.TASKS[task], windows.OVERLAP = original, overlap
     return undo
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import robust_synth as rs  # noqa: E402
 from quality import MODELS, judge_hits, load_judge  # noqa: E402
 from robust_synth.datasets import load_split  # noqa: E402
-from robust_synth.tasks.common import high_frequency  # noqa: E402
+from robust_synth.tasks.metrics import high_frequency  # noqa: E402
 
 
 def pixel_correlation(x: torch.Tensor) -> float:

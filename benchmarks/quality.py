@@ -44,7 +44,7 @@ from robust_synth.datasets import cache_dir, load_split  # noqa: E402
 from robust_synth.features import RobustModel  # noqa: E402
 from robust_synth.models import CIFAR10_CLASSES  # noqa: E402
 from robust_synth.image import to_pil, to_tensor  # noqa: E402
-from robust_synth.tasks.common import psnr  # noqa: E402
+from robust_synth.tasks.metrics import psnr  # noqa: E402
 from robust_synth.tasks.inpainting import fill_with_mean  # noqa: E402
 from robust_synth.tasks.regions import FEATHER_PX  # noqa: E402
 from robust_synth.tasks.super_resolution import START_ROUNDS, back_project, upsample  # noqa: E402

@@ -25,7 +25,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from robust_synth import load_model, registry  # noqa: E402
+from robust_synth import load_model, task_registry  # noqa: E402
 from robust_synth.models import STANDARD_COUNTERPART  # noqa: E402
 
 FILE_KINDS = ("image", "mask", "sketch")
@@ -39,7 +39,7 @@ def sr_picture() -> Image.Image:
     return photo.crop((left, top, left + SR_SIDE, top + SR_SIDE))
 
 
-def example_call(task: registry.Task, model: str) -> dict:
+def example_call(task: task_registry.Task, model: str) -> dict:
     """The task's first example as keyword arguments: file inputs as paths under examples/, the model given."""
     row = dict(task.examples[0])
     for name, value in row.items():
@@ -61,7 +61,7 @@ def bare_step_seconds(model, images: int, side: int, reps: int) -> float:
     return statistics.median(times[1:])
 
 
-def timed_run(task: registry.Task, kwargs: dict, reps: int) -> tuple[float, dict]:
+def timed_run(task: task_registry.Task, kwargs: dict, reps: int) -> tuple[float, dict]:
     """Median wall seconds over `reps` runs (after one warm-up) and the last run's recipe."""
     task.fn(**kwargs)  # warm-up: model load, FX tracing, allocator
     times, recipe = [], None
@@ -77,7 +77,7 @@ def work_side(recipe: dict, side: int) -> int:
     return int(recipe["params"].get("size") or side) if recipe["task"] == "style_transfer" else side
 
 
-def measure(task: registry.Task, model_name: str, reps: int, kwargs: dict | None = None) -> dict:
+def measure(task: task_registry.Task, model_name: str, reps: int, kwargs: dict | None = None) -> dict:
     model = load_model(model_name)
     kwargs = kwargs or example_call(task, model_name)
     seconds, recipe = timed_run(task, kwargs, reps)
@@ -101,8 +101,8 @@ def main() -> None:
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}; {torch.get_num_threads()} CPU threads; {cpu}; model {args.model}; "
           f"median of {args.reps} runs after one warm-up")
-    rows, cases = [], [(task, task.name, None) for task in registry.all_tasks() if task.examples]
-    sr = registry.get("super_resolve")
+    rows, cases = [], [(task, task.name, None) for task in task_registry.all_tasks() if task.examples]
+    sr = task_registry.get("super_resolve")
     cases.append((sr, f"super_resolve 4x {SR_SIDE}", {"model": args.model, "image": sr_picture(), "factor": 4}))
     for task, label, kwargs in cases:
         if args.task and task.name not in args.task:

@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import registry, tasks  # noqa: F401 (tasks: importing it registers every task)
+from . import task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
 from .models import REGISTRY
-from .results import png_with_recipe
+from .result_store import png_with_recipe
 
 # The CLI's type of each input kind; text inputs take their declared type, else their default's, else str.
 KIND_TYPES = {"int": int, "number": int, "feature": int}
@@ -21,7 +21,7 @@ def _flag(text: str) -> bool:
     return text.lower() in ("1", "true", "yes")
 
 
-def _type(item: registry.Input):
+def _type(item: task_registry.Input):
     if item.kind == "bool":
         return _flag
     if item.kind in KIND_TYPES:
@@ -29,7 +29,7 @@ def _type(item: registry.Input):
     return item.type or (type(item.default) if item.kind == "text" and item.default is not None else str)
 
 
-def _add_task(sub, task: registry.Task) -> None:
+def _add_task(sub, task: task_registry.Task) -> None:
     parser = sub.add_parser(task.name, help=(task.fn.__doc__ or "").strip().splitlines()[0])
     parser.add_argument("--model", required=task.input("model").required,
                         help=f"a registered model: {', '.join(REGISTRY)}")
@@ -37,7 +37,7 @@ def _add_task(sub, task: registry.Task) -> None:
     add_task_options(parser, task)
 
 
-def add_task_options(parser: argparse.ArgumentParser, task: registry.Task, skip: tuple[str, ...] = ()) -> None:
+def add_task_options(parser: argparse.ArgumentParser, task: task_registry.Task, skip: tuple[str, ...] = ()) -> None:
     """One --option per input of `task` (typed by its kind) and per setting, except model and `skip`."""
     for item in task.inputs:
         if item.name == "model" or item.name in skip:
@@ -53,7 +53,7 @@ def add_task_options(parser: argparse.ArgumentParser, task: registry.Task, skip:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robust-synth", description=__doc__)
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
-    for task in registry.all_tasks():
+    for task in task_registry.all_tasks():
         _add_task(sub, task)
     return parser
 
@@ -77,7 +77,7 @@ def write_outputs(images, recipe: dict, out: Path, task: str) -> list[Path]:
 def task_kwargs(task: str, args: dict) -> dict:
     """Parsed options -> the task's keyword arguments: unset ones left out, one-element lists unwrapped."""
     kwargs = {k: v for k, v in args.items() if v is not None}
-    for key in (item.name for item in registry.get(task).inputs if item.many):
+    for key in (item.name for item in task_registry.get(task).inputs if item.many):
         if key in kwargs and len(kwargs[key]) == 1:
             kwargs[key] = kwargs[key][0]
     return kwargs
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     task, out = args.pop("task"), args.pop("out")
     kwargs = task_kwargs(task, args)
     try:
-        images, recipe = registry.get(task).fn(**kwargs)
+        images, recipe = task_registry.get(task).fn(**kwargs)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,7 +37,7 @@ from typing import Callable, Hashable
 import torch
 
 from .constraints import make_constraint
-from .engine import Cancelled, PGDConfig, PGDResult, pgd
+from .engine import Cancelled, OnStep, PGDConfig, PGDResult, pgd
 from .features import ModelOutput
 from .objectives import Objective
 
@@ -124,13 +124,13 @@ class PGDRequest:
     objective: Objective                 # per-sample losses (b,) for these images
     center: torch.Tensor | None = None   # centre of the ball (default x0)
     seed: int = 0                        # seeds this request's random start when cfg.random_start
-    callback: Callable | None = None     # callback(step, x, loss) with this request's slices; may raise Cancelled
+    on_step: OnStep | None = None        # engine.OnStep with this request's slices; may raise Cancelled
 
 
 def pgd_batch(model, requests: list[PGDRequest], cfg: PGDConfig) -> list[PGDResult]:
     """Run requests as one pgd() call; each gets the PGDResult of its own samples (losses averaged over them).
 
-    A request whose callback raises Cancelled gets no more callbacks; the run stops once every request has
+    A request whose on_step raises Cancelled gets no more calls; the run stops once every request has
     cancelled. L-BFGS couples the samples of a batch, so constraint "none" needs optimizer="adam" here.
     """
     if not requests:
@@ -145,7 +145,7 @@ def pgd_batch(model, requests: list[PGDRequest], cfg: PGDConfig) -> list[PGDResu
     relay = _Relay(requests, bounds, history)
     result = pgd(model, torch.cat(starts), _split_objective(requests, bounds),
                  dataclasses.replace(cfg, random_start=False),
-                 center=torch.cat(centers), callback=relay)
+                 center=torch.cat(centers), on_step=relay)
     losses = torch.stack(history) if history else None
     return [PGDResult(result.x[a:b], result.loss[a:b], [] if losses is None else losses[:, a:b].mean(1).tolist(),
                       result.steps_run, relay.cancelled[i]) for i, (a, b) in enumerate(bounds)]
@@ -222,20 +222,20 @@ def _split_objective(requests: list[PGDRequest], bounds) -> Objective:
 
 
 class _Relay:
-    """The batch's callback: records per-sample losses and calls each request's callback with its slices."""
+    """The batch's on_step: records per-sample losses and calls each request's on_step with its slices."""
 
     def __init__(self, requests, bounds, history: list):
-        self.callbacks = [r.callback for r in requests]
+        self.on_steps = [r.on_step for r in requests]
         self.bounds, self.history = bounds, history
         self.cancelled = [False] * len(requests)
 
     def __call__(self, step, x, loss):
         self.history.append(loss)
-        for i, (callback, (a, b)) in enumerate(zip(self.callbacks, self.bounds)):
-            if callback is None or self.cancelled[i]:
+        for i, (on_step, (a, b)) in enumerate(zip(self.on_steps, self.bounds)):
+            if on_step is None or self.cancelled[i]:
                 continue
             try:
-                callback(step, x[a:b], loss[a:b])
+                on_step(step, x[a:b], loss[a:b])
             except Cancelled:
                 self.cancelled[i] = True
         if all(self.cancelled):

@@ -18,7 +18,13 @@ EARLY_EXIT_TOL = 1e-3  # early exit: the best loss must fall by this fraction of
 
 
 class Cancelled(Exception):
-    """Raised by a callback to stop a run early; pgd() returns the best iterate so far."""
+    """Raised by on_step (or by a task's progress callback) to stop a run early; pgd() returns the best so far."""
+
+
+# The engine's per-step contract, on_step(step, x, loss): called after each step of one pgd() call with the steps
+# taken (1-based), the new iterate x (B, C, H, W) and the loss (B,) of the iterate the step started from; raising
+# Cancelled stops the run. (The task layer's progress callback(step, total, x) is another contract: tasks/run.py.)
+OnStep = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -132,17 +138,17 @@ def _make_step(model, objective, constraint, cfg, center, x):
 
 
 def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, center: torch.Tensor | None = None,
-        callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+        on_step: OnStep | None = None,
         generator: torch.Generator | None = None) -> PGDResult:
     """Minimise objective(model(x), x) over x in the constraint set around `center` (default x0).
 
     model: callable (x, layers=...) -> output with .logits and named layers (a RobustModel).
     x0: (B, C, H, W) start in [0,1]. objective: returns per-sample losses (B,).
-    callback(step, x, loss) runs after each step; raising Cancelled stops the run. With cfg.patience, the run also
-    stops once no sample's best loss has fallen by EARLY_EXIT_TOL of its magnitude over the last `patience` steps.
+    on_step(step, x, loss) runs after each step (OnStep); raising Cancelled stops the run. With cfg.patience, the run
+    also stops once no sample's best loss has fallen by EARLY_EXIT_TOL of its magnitude over the last `patience` steps.
     One forward and one backward per step, plus one forward without grad to score the last iterate (skipped
     when cfg.keep_best and cfg.score_last are both off: the returned loss is then None).
-    No host-device synchronisation inside the loop unless the callback reads tensors back.
+    No host-device synchronisation inside the loop unless on_step reads tensors back.
     """
     if x0.dim() != 4:
         raise ValueError(f"x0 must be a (B, C, H, W) batch, got shape {tuple(x0.shape)}")
@@ -167,9 +173,9 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
         losses.append(loss)
         x = x_next
         steps_run = step + 1
-        if callback is not None:
+        if on_step is not None:
             try:
-                callback(step + 1, x, loss)
+                on_step(step + 1, x, loss)
             except Cancelled:
                 cancelled = True
                 break

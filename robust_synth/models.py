@@ -113,12 +113,13 @@ def _read_card(path: Path, mtime_ns: int) -> dict:
 
 def clean_accuracy(spec: ModelSpec) -> tuple[float | None, str | None]:
     """Clean top-1 (fraction) and where it comes from: the registry's published figure, the embedded model's card
-    (measured by robust_synth.evaluate), or torchvision's weights metadata; (None, None) where none is known."""
+    (measured by robust_synth.robust_accuracy), or torchvision's weights metadata; (None, None) where none is known."""
     if spec.clean_accuracy is not None:
         return spec.clean_accuracy, spec.accuracy_source
     metrics = _card(spec).get("metrics") or {}
     if "clean_acc" in metrics:
-        return metrics["clean_acc"], f"robust_synth.evaluate on {metrics.get('n', '?')} test images (its model card)"
+        measured = f"robust_synth.robust_accuracy on {metrics.get('n', '?')} test images (its model card)"
+        return metrics["clean_acc"], measured
     if spec.source == "torchvision":
         import torchvision
         top1 = torchvision.models.get_weight(spec.file).meta["_metrics"]["ImageNet-1K"]["acc@1"]

@@ -20,7 +20,7 @@ from . import objectives
 from .architectures import build
 from .datasets import load_split
 from .engine import PGDConfig, pgd
-from .evaluate import evaluate
+from .robust_accuracy import evaluate
 from .features import RobustModel
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -242,7 +242,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
 
 
 def save_model(net, classes, cfg: TrainConfig, state: dict, device, command: str | None = None) -> dict:
-    """Write float32 safetensors (BN counters dropped) and the model card; test metrics come from evaluate.py."""
+    """Write float32 safetensors (BN counters dropped) and the model card; test metrics come from robust_accuracy.py."""
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()

@@ -16,9 +16,9 @@ from huggingface_hub import constants as hub_constants
 from PIL import Image
 
 import robust_synth
-from robust_synth import limits, models, registry, results
+from robust_synth import limits, models, task_registry, result_store as results
 from robust_synth.app import endpoints, gpu, pickers, running
-from robust_synth.app import results as app_results
+from robust_synth.app import result_sharing as app_results
 from robust_synth.tasks.generation import CIFAR
 from robust_synth.tasks.super_resolution import window_count
 
@@ -104,7 +104,7 @@ def test_every_endpoint_is_named_with_the_contract_parameters(client):
 def test_the_api_lists_only_the_public_endpoints(client):
     """Catches page-load helpers (a component whose value is a function) showing up in "Use via API"."""
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    tasks = {f"/{task.name}" for task in registry.all_tasks()}
+    tasks = {f"/{task.name}" for task in task_registry.all_tasks()}
     assert set(endpoints) == tasks | {f"{name}_ladder" for name in tasks} | {"/models", "/open_result"}
 
 
@@ -336,7 +336,7 @@ def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp
     inpaint = given[-1]
     # inpainting runs 720 steps at 224 px by default: a 20 s first load + 720 * 224^2 / 5e6 s = 27.2 s (ResNet-50:
     # cost 1); the comparison loads its standard ResNet-50 too and runs the same steps again
-    assert registry.get("inpaint").default_steps(224) == 720
+    assert task_registry.get("inpaint").default_steps(224) == 720
     assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png")) == 27
     assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png", compare=True)) == 54
     assert inpaint(*gradio_args(handler, model=HUB_MODEL, image="p.png", mask="m.png", steps="100")) == 21
@@ -356,7 +356,7 @@ def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp
     # catches an estimate that counts one image: at factor 4 a 56-px window fills the 224-px model once, and a
     # 224x168 upload (as the page sends it, preprocess=False) needs at least 4x3 such windows
     windows = window_count(str(large), 4, 224)
-    seconds_per_window = registry.get("super_resolve").default_steps(224) * 224 ** 2 / 5e6
+    seconds_per_window = task_registry.get("super_resolve").default_steps(224) * 224 ** 2 / 5e6
     assert windows >= 12
     assert super_resolve(*gradio_args(handler, model=HUB_MODEL, image={"path": str(small)}, factor=4.0)) \
         == int(20 + seconds_per_window)
@@ -366,7 +366,7 @@ def test_gpu_duration_is_what_spaces_gpu_calls_with_the_request(monkeypatch, tmp
 
 def endpoint(name: str):
     """The app's handler of task `name`, built from the registry as the app builds it."""
-    return endpoints.endpoint(registry.get(name))
+    return endpoints.endpoint(task_registry.get(name))
 
 
 def run_handler(handler, *args):
@@ -387,7 +387,7 @@ def test_a_user_error_logs_one_line_and_a_fault_its_traceback(monkeypatch, caplo
     def broken(**kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
     broken.__name__ = "generate"
-    monkeypatch.setitem(registry.TASKS, "generate", dataclasses.replace(registry.get("generate"), fn=broken))
+    monkeypatch.setitem(task_registry.TASKS, "generate", dataclasses.replace(task_registry.get("generate"), fn=broken))
     with caplog.at_level(logging.WARNING, "robust_synth.app"):
         with pytest.raises(gr.Error, match="illegal memory access"):
             handler = endpoint("generate")

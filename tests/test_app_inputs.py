@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import robust_synth as rs
-from robust_synth import registry
+from robust_synth import task_registry
 from robust_synth.app import endpoints
 from robust_synth.app.tabs import result_notes
 from robust_synth.app.values import prepared_picture
@@ -38,7 +38,7 @@ def _hidden_red(path) -> str:
 
 def _run(task: str, **values) -> tuple:
     """The app endpoint of `task` as the page calls it; its last output (gallery, comparison, recipe)."""
-    handler = endpoints.endpoint(registry.get(task))
+    handler = endpoints.endpoint(task_registry.get(task))
     return list(handler(model=EMBEDDED, progress=lambda *a, **k: None, **values))[-1]
 
 

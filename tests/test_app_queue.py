@@ -125,7 +125,7 @@ def test_served_result_files_older_than_their_age_are_pruned(tmp_path, monkeypat
     import time
 
     from robust_synth.app import page
-    from robust_synth.app import results as app_results
+    from robust_synth.app import result_sharing as app_results
     monkeypatch.setattr(app_results, "OUTPUT_DIR", tmp_path)
     old, new = tmp_path / "old_0.png", tmp_path / "new_0.png"
     for path in (old, new):

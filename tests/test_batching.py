@@ -111,19 +111,19 @@ def test_an_error_in_run_batch_reaches_every_caller_of_the_group():
     assert all(isinstance(r, ValueError) and str(r) == "bad batch" for r in results.values())
 
 
-def test_a_cancelled_request_stops_its_callbacks_and_the_run_stops_when_all_cancel(tiny_model):
+def test_a_cancelled_request_stops_its_on_step_calls_and_the_run_stops_when_all_cancel(tiny_model):
     seen = {"a": [], "b": []}
 
     def cancel_at(name, step_to_cancel):
-        def callback(step, x, loss):
+        def on_step(step, x, loss):
             seen[name].append((step, x.shape[0], loss.shape[0]))
             if step == step_to_cancel:
                 raise Cancelled
-        return callback
+        return on_step
     a, b = _requests()[:2]
     cfg = PGDConfig(eps=2.0, step_size=0.5, steps=5)
-    ra, rb = pgd_batch(tiny_model, [PGDRequest(a.x0, a.objective, callback=cancel_at("a", 1)),
-                                    PGDRequest(b.x0, b.objective, callback=cancel_at("b", 3))], cfg)
+    ra, rb = pgd_batch(tiny_model, [PGDRequest(a.x0, a.objective, on_step=cancel_at("a", 1)),
+                                    PGDRequest(b.x0, b.objective, on_step=cancel_at("b", 3))], cfg)
     assert seen == {"a": [(1, 2, 2)], "b": [(1, 1, 1), (2, 1, 1), (3, 1, 1)]}
     assert ra.cancelled and rb.cancelled and ra.steps_run == rb.steps_run == 3
     assert len(ra.losses) == 3

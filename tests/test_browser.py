@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust_synth import models, registry, results
-from robust_synth.app import results as results_view
+from robust_synth import models, task_registry, result_store as results
+from robust_synth.app import result_sharing as results_view
 
 from app_server import running_app
 
@@ -42,9 +42,9 @@ TOLERANCE_PX = 1.5         # sub-pixel layout rounding
 TYPED = {"generate": {"seed": "7", "steps": "20"}, "inpaint": {"steps": "20"}, "translate": {"steps": "20"},
          "paint_features": {"steps": "20"}, "invert": {"steps": "20"}, "interpolate": {"steps": "10"},
          "visualize_feature": {"steps": "20"}, "style_transfer": {"steps": "10"}}
-TABS = [(task.name, task.title, TYPED.get(task.name, {})) for task in registry.all_tasks()]
+TABS = [(task.name, task.title, TYPED.get(task.name, {})) for task in task_registry.all_tasks()]
 # Tabs whose first example sets an image: their result is shown beside that input in the input | result slider.
-IMAGE_TABS = {task.name for task in registry.all_tasks()
+IMAGE_TABS = {task.name for task in task_registry.all_tasks()
               if any(task.examples[0].get(i.name) for i in task.inputs if i.kind in ("image", "sketch"))}
 STRIP_WIDTHS = (1280, 800)  # a laptop window and a narrow one: every tab must be in the strip at both
 
@@ -242,7 +242,7 @@ def test_every_tab_runs_its_first_example_with_settings_open(page, task, title, 
         assert recipe["params"]["eps"] > 0 and recipe["params"]["step_size"] > 0
     if "steps" in typed:
         assert recipe["params"]["steps"] == int(typed["steps"])
-    if recipe.get("model_resolution"):  # the lead image is the one app.results.model_image_leads says
+    if recipe.get("model_resolution"):  # the lead image is the one app.result_sharing.model_image_leads says
         lead_is_model = results_view.model_image_leads(recipe)
         assert recipe["shown_first"] == ("model resolution" if lead_is_model else "full size")
         assert (max(gallery[0]["natural"]) == 32) if lead_is_model else gallery[0]["natural"] == recipe["output_size"]

@@ -15,7 +15,7 @@ from robust_synth.bulk.lockstep import run_together
 from robust_synth.bulk.plan import generation_items
 from robust_synth.bulk.runner import FAIL_AFTER_ENV, BulkRun, execute
 from robust_synth.models import CIFAR10_CLASSES
-from robust_synth.results import recipe_from_png
+from robust_synth.result_store import recipe_from_png
 
 TOL = dict(atol=1e-4, rtol=0)  # convolution algorithms may differ with the batch size: rounding only
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robust_synth import registry
+from robust_synth import task_registry
 from robust_synth.__main__ import build_parser, main
-from robust_synth.results import recipe_from_png
+from robust_synth.result_store import recipe_from_png
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ REQUIRED = {  # task -> its required options
 def test_every_task_has_a_subcommand_with_typed_options():
     parser = build_parser()
     for name, required in REQUIRED.items():
-        assert name in registry.TASKS
+        assert name in task_registry.TASKS
         assert parser.parse_args([name, "--model", "m", "--out", "o", *required]).task == name
     args = parser.parse_args(["paint_features", "--model", "m", "--out", "o", "--image", "a", "--mask", "b",
                               "--feature", "7", "--eps", "2.5"])

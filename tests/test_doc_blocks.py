@@ -16,7 +16,7 @@ import pytest
 from huggingface_hub import constants as hub_constants
 
 from app_server import running_app
-from robust_synth import registry
+from robust_synth import task_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -84,10 +84,10 @@ def app_url(tmp_path_factory):
 @pytest.fixture
 def registry_restored():
     """A block that registers a task (docs/architecture.md) leaves the registry as it found it."""
-    before = dict(registry.TASKS)
+    before = dict(task_registry.TASKS)
     yield
-    registry.TASKS.clear()
-    registry.TASKS.update(before)
+    task_registry.TASKS.clear()
+    task_registry.TASKS.update(before)
 
 
 @pytest.mark.parametrize("block", [b for b in RUNNABLE if b["lang"] == "python"], ids=block_id)

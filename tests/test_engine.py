@@ -1,4 +1,4 @@
-"""pgd(): descent, best-iterate bookkeeping, forward/backward counts, frozen parameters, seeding, callbacks."""
+"""pgd(): descent, best-iterate bookkeeping, forward/backward counts, frozen parameters, seeding, on_step."""
 import pytest
 import torch
 
@@ -87,16 +87,16 @@ def test_result_stays_in_the_ball_around_center(tiny_model, images):
     assert result.x.min() >= 0 and result.x.max() <= 1
 
 
-def test_callback_gets_each_step_and_cancel_stops_early(tiny_model, images):
+def test_on_step_gets_each_step_and_cancel_stops_early(tiny_model, images):
     seen = []
 
-    def callback(step, x, loss):
+    def on_step(step, x, loss):
         seen.append((step, tuple(x.shape), tuple(loss.shape)))
         if step == 2:
             raise Cancelled
 
     result = pgd(tiny_model, images, objectives.class_loss(TARGETS), PGDConfig(eps=1.0, step_size=0.1, steps=5),
-                 callback=callback)
+                 on_step=on_step)
     assert seen == [(1, (3, 3, 32, 32), (3,)), (2, (3, 3, 32, 32), (3,))]
     assert result.cancelled and result.steps_run == 2 and len(result.losses) == 2
     assert result.x.shape == images.shape and result.loss.shape == (3,)

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
-from robust_synth import models, registry
+from robust_synth import models, task_registry
 from robust_synth.app import endpoints, gpu, ladder, pickers, running
 from robust_synth.architectures import ARCHITECTURES, build
 
@@ -73,7 +73,7 @@ def test_every_task_has_a_ladder_endpoint_with_its_parameters():
     """Catches a task whose ladder endpoint is missing or takes other parameters than its own endpoint."""
     import app
     named = app.build_demo().get_api_info()["named_endpoints"]
-    for task in registry.all_tasks():
+    for task in task_registry.all_tasks():
         own, levels = named[f"/{task.name}"], named[f"/{task.name}_ladder"]
         assert [p["parameter_name"] for p in levels["parameters"]] == [p["parameter_name"] for p in own["parameters"]]
         assert len(levels["returns"]) == 2
@@ -108,7 +108,7 @@ def test_ladder_endpoint_runs_every_embedded_level_with_the_same_seed(client):
 
 
 def run_ladder_handler(name: str, **values):
-    handler = endpoints.ladder_endpoint(registry.get(name))
+    handler = endpoints.ladder_endpoint(task_registry.get(name))
     return list(handler(**values))[-1]
 
 
@@ -163,7 +163,7 @@ def test_the_time_limit_covers_the_robust_and_the_standard_run_together(monkeypa
     """The same for Compare with the standard model: one limit per request, not one per model."""
     monkeypatch.setattr(running, "time", TickingClock())
     monkeypatch.setenv("ROBUST_SYNTH_MAX_SECONDS", "12")
-    handler = endpoints.endpoint(registry.get("generate"))
+    handler = endpoints.endpoint(task_registry.get("generate"))
     *_, (_, _, recipe) = handler(model=EMBEDDED, target="cat", n=1, steps=8, compare=True)
     assert recipe["cancelled"] is False and recipe["metrics"]["steps_run"] == 8
     standard = recipe["comparison"]

@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 
 import robust_synth as rs
-from robust_synth.app import results as app_results
-from robust_synth.tasks.common import TaskImages
+from robust_synth.app import result_sharing as app_results
+from robust_synth.tasks.recipe import TaskImages
 
 
 def _recipe(task: str, input_size, model_side: int = 32, full_size: str = "original + upsampled") -> dict:

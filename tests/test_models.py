@@ -11,7 +11,7 @@ import robust_synth as rs
 from conftest import make_tiny_model
 from robust_synth import RobustModel, features, load_model, models, seeds
 from robust_synth.image import to_tensor
-from robust_synth.tasks.common import high_frequency, psnr
+from robust_synth.tasks.metrics import high_frequency, psnr
 from robust_synth.tasks.inpainting import fill_smooth
 
 DESIGN_NAMES = [
@@ -94,7 +94,7 @@ def test_embedded_model_cards_hold_how_they_were_trained_and_measured(name):
     metrics, training = card["metrics"], card["training"]
     assert metrics["weights_sha256"] == models.file_sha256(models.embedded_path(spec))
     assert metrics["n"] == 10000 and metrics["steps"] == 20 and metrics["eps"] == 0.5 and metrics["n_robust"] >= 500
-    assert metrics["command"].startswith("python -m robust_synth.evaluate --model " + name)
+    assert metrics["command"].startswith("python -m robust_synth.robust_accuracy --model " + name)
     if spec.robust:
         assert metrics["n_autoattack"] >= 100 and "standard" in metrics["autoattack"]
         # AutoAttack is the stronger attack, but it may run on fewer images than PGD: allow three binomial standard
@@ -274,7 +274,7 @@ def test_embedded_ladder_reads_accuracy_from_the_model_cards(name):
     assert all(level["available"] for level in levels)
     for level in levels:
         card = json.loads((models.WEIGHTS_DIR / f"{level['name']}.json").read_text())
-        assert level["clean_accuracy"] == card["metrics"]["clean_acc"] and "robust_synth.evaluate" in level[
+        assert level["clean_accuracy"] == card["metrics"]["clean_acc"] and "robust_synth.robust_accuracy" in level[
             "accuracy_source"]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from robust_synth import registry
+from robust_synth import task_registry
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -32,7 +32,7 @@ def api():
 def test_every_readme_call_matches_an_endpoint_and_its_parameters(api):
     """Catches a renamed endpoint or parameter that the README still shows (its users copy it as is)."""
     calls = readme_client_calls()
-    assert len(calls) >= len(registry.all_tasks())
+    assert len(calls) >= len(task_registry.all_tasks())
     for api_name, keywords, positional in calls:
         assert api_name in api, f"README calls {api_name}, which the app does not have"
         names = [p["parameter_name"] for p in api[api_name]["parameters"]]
@@ -43,4 +43,4 @@ def test_every_readme_call_matches_an_endpoint_and_its_parameters(api):
 def test_the_readme_shows_every_task_endpoint():
     """Catches a new task whose endpoint the README's client example never shows."""
     shown = {api_name for api_name, _, _ in readme_client_calls()}
-    assert {f"/{task.name}" for task in registry.all_tasks()} <= shown
+    assert {f"/{task.name}" for task in task_registry.all_tasks()} <= shown

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import robust_synth as rs
-from robust_synth.tasks.common import predict
+from robust_synth.tasks.metrics import predict
 from robust_synth.tasks.framing import Framing
 from robust_synth.tasks.refine import CIFAR
 

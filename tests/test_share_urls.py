@@ -14,9 +14,9 @@ from huggingface_hub import constants as hub_constants
 from PIL import Image
 from starlette.requests import Request as StarletteRequest
 
-from robust_synth import results
+from robust_synth import result_store as results
 from robust_synth.app import pickers
-from robust_synth.app import results as app_results
+from robust_synth.app import result_sharing as app_results
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -72,11 +72,11 @@ FIRST_APP_PROCESS = textwrap.dedent("""
     import json, sys
     import gradio as gr
     from starlette.requests import Request
-    from robust_synth import registry
+    from robust_synth import task_registry
     from robust_synth.app.endpoints import endpoint
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
              "headers": [(b"host", b"old-host:7860")]}
-    inpaint = endpoint(registry.get("inpaint"))
+    inpaint = endpoint(task_registry.get("inpaint"))
     outputs = list(inpaint("cifar10-resnet-l2-0.5", sys.argv[1], sys.argv[2], steps=2,
                            request=gr.Request(request=Request(scope)), progress=lambda *a, **k: None))
     gallery, _, recipe = outputs[-1]

@@ -79,12 +79,12 @@ def test_cuda_graph_path_equals_eager_path(images, autocast):
     calls = []
     eager = _run(model, x, PGDConfig(eps=2.0, step_size=0.5, steps=4, autocast=autocast))
     graphed = _run(model, x, PGDConfig(eps=2.0, step_size=0.5, steps=4, autocast=autocast, cuda_graph=True),
-                   callback=lambda step, xi, loss: calls.append((step, xi.clone(), loss.clone())))
+                   on_step=lambda step, xi, loss: calls.append((step, xi.clone(), loss.clone())))
     tol = 1e-2 if autocast else 1e-4  # same kernels either way; the margin covers cuDNN rounding only
     torch.testing.assert_close(graphed.x, eager.x, atol=tol, rtol=0)
     torch.testing.assert_close(graphed.loss, eager.loss, atol=tol, rtol=0)
     assert [c[0] for c in calls] == [1, 2, 3, 4]
-    assert not torch.equal(calls[0][1], calls[-1][1])  # callbacks see each step's iterate, not the static buffer
+    assert not torch.equal(calls[0][1], calls[-1][1])  # on_step sees each step's iterate, not the static buffer
 
 
 @needs_cuda
@@ -105,6 +105,6 @@ def test_no_host_device_sync_inside_the_loop_on_cuda(images, cuda_graph):
     def strict_after_first_step(step, xi, loss):  # steps 2..4 run with syncs turned into errors
         torch.cuda.set_sync_debug_mode("error" if step < cfg.steps else "default")
     try:
-        _run(model, x, cfg, callback=strict_after_first_step)
+        _run(model, x, cfg, on_step=strict_after_first_step)
     finally:
         torch.cuda.set_sync_debug_mode("default")

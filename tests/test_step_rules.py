@@ -18,7 +18,7 @@ def test_new_step_rules_keep_every_iterate_in_the_ball(tiny_model, images, const
     seen = []
     cfg = PGDConfig(constraint=constraint, eps=eps, step_size=eps / 2, steps=6, step_rule=rule, schedule=schedule)
     result = pgd(tiny_model, images, objectives.class_loss(TARGETS), cfg,
-                 callback=lambda step, x, loss: seen.append(x.clone()))
+                 on_step=lambda step, x, loss: seen.append(x.clone()))
     for x in seen + [result.x]:
         delta = (x - images).flatten(1)
         size = delta.norm(dim=1) if constraint == "l2" else delta.abs().max(1).values
@@ -45,7 +45,7 @@ def test_cosine_schedule_shrinks_each_step_as_the_formula_says(tiny_model):
     seen = []
     pgd(tiny_model, x0, objectives.Objective(lambda out, x: (x - target).flatten(1).pow(2).sum(1), "dist2"),
         PGDConfig(eps=100.0, step_size=1.0, steps=steps, schedule="cosine"),
-        callback=lambda step, x, loss: seen.append(x.clone()))
+        on_step=lambda step, x, loss: seen.append(x.clone()))
     lengths = [(b - a).norm().item() for a, b in zip([x0] + seen[:-1], seen)]
     expected = [0.5 * (1 + math.cos(math.pi * t / steps)) for t in range(steps)]
     assert lengths == pytest.approx(expected, rel=1e-4)

@@ -7,7 +7,7 @@ import torch
 
 import robust_synth as rs
 from conftest import make_tiny_model
-from robust_synth.tasks.common import choose_preset, Preset
+from robust_synth.presets import choose_preset, Preset
 from robust_synth.tasks.inpainting import fill_smooth, fill_with_mean
 from robust_synth.tasks.regions import FEATHER_PX
 from robust_synth.tasks.super_resolution import START_ROUNDS, back_project, downsample, upsample
@@ -289,15 +289,15 @@ def test_paint_features_raises_the_feature_inside_the_mask_only(tiny_model):
 
 
 def test_out_of_memory_gives_a_clear_error_and_the_next_request_works(tiny_model, monkeypatch):
-    import robust_synth.tasks.common as common
-    real_pgd = common.pgd
+    import robust_synth.tasks.run as run_module
+    real_pgd = run_module.pgd
 
     def exhausted(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(common, "pgd", exhausted)
+    monkeypatch.setattr(run_module, "pgd", exhausted)
     with pytest.raises(RuntimeError, match="out of memory for 2 image"):
         rs.generate(tiny_model, "cat", n=2, steps=2)
-    monkeypatch.setattr(common, "pgd", real_pgd)
+    monkeypatch.setattr(run_module, "pgd", real_pgd)
     images, recipe = rs.generate(tiny_model, "cat", n=2, steps=2)
     assert len(images) == 2 and recipe["metrics"]["steps_run"] == 2
 
@@ -416,7 +416,7 @@ def test_windowed_super_resolution_equals_one_window_on_an_input_that_fits(consi
     """An 8x8 input at 4x is one 32-px window: the result must be the paper's algorithm run on the whole image.
     Catches blending that does not normalise its weights, windows cut one pixel off, or padding where none is due."""
     from robust_synth.image import to_tensor
-    from robust_synth.tasks.common import TransformedInput
+    from robust_synth.tasks.run import TransformedInput
     from robust_synth.tasks.super_resolution import STEP_ROUNDS
     low_img = _photo()[:8, :8]
     images, recipe = rs.super_resolve(tiny_model, low_img, factor=4, consistent=consistent, steps=STEPS)
@@ -511,10 +511,10 @@ def test_windowed_super_resolution_leaves_no_seam(factor, consistent, monkeypatc
 def test_super_resolution_in_several_engine_calls_matches_one_call(tiny_model, monkeypatch):
     """Windows split over pgd() calls give the same image, and progress counts steps over all calls; catches
     dropped or reordered chunks and a progress bar that restarts for each one."""
-    from robust_synth.tasks import common
+    from robust_synth.tasks import metrics
     photo = _photo(0, 24, 30)
     one = rs.super_resolve(tiny_model, photo, factor=4, steps=2)
-    monkeypatch.setattr(common, "PIXELS_PER_BATCH", 5 * 32 * 32)
+    monkeypatch.setattr(metrics, "PIXELS_PER_BATCH", 5 * 32 * 32)
     seen = []
     many = rs.super_resolve(tiny_model, photo, factor=4, steps=2,
                             callback=lambda step, total, x: seen.append((step, total, len(x))))

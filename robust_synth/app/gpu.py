@@ -5,7 +5,7 @@ import inspect
 import spaces
 import torch
 
-from .. import limits, models, registry
+from .. import limits, models, task_registry
 from ..architectures import build, get_architecture
 from . import values as v
 
@@ -37,7 +37,7 @@ def work_seconds(task: str, values: dict, spec: models.ModelSpec | None) -> floa
     input_side = spec.input_size if spec else 224
     side = _known_number(values.get("size"), "size") or input_side
     counts = {name: _known_number(values.get(name), name) for name in ("n", "frames", "factor")}
-    declared = registry.get(task)
+    declared = task_registry.get(task)
     images = declared.images_per_run({**values, **counts}, input_side)
     steps = _known_number(values.get("steps"), "steps") or declared.default_steps(input_side)
     cost = get_architecture(spec.arch).cost if spec else 1.0  # the architecture record's cost per pixel-step

@@ -1,10 +1,10 @@
 """The app's page: a tab per registered task, the Models and Results tabs, restoring a shared result on load."""
 import gradio as gr
 
-from .. import limits, models, registry
+from .. import limits, models, task_registry
 from . import pickers as p
 from . import queue_gate
-from . import results as r
+from . import result_sharing as r
 from .tabs import TaskForm, comparison_view, task_tab, view_updates
 
 INTRO = """# robust-synth
@@ -146,7 +146,7 @@ def build_demo() -> gr.Blocks:
         history = history_components()
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab stays visible, however many tasks
             forms = {task.name: task_tab(task, lim, default, p.EMBEDDED_PAIR[0], history)
-                     for task in registry.all_tasks()}
+                     for task in task_registry.all_tasks()}
             note, table = models_tab()
             restore, restore_outputs = results_tab(forms, tabs, history)
         pickers = [form.fields["model"] for form in forms.values()]

@@ -11,7 +11,7 @@ from .. import limits, models
 from ..batching import batching_through, shared_pgd_batcher
 from ..engine import Cancelled
 from ..image import to_pil
-from . import memory, results
+from . import memory, result_sharing
 from .errors import clear_errors
 from .pickers import unusable_reason
 
@@ -127,10 +127,10 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float
     """The body of every task handler: stream, optionally compare with the standard model, save, share.
 
     Yields (result files, comparison files, recipe): with compare, every shown image beside the standard model's
-    (results.comparison_files), else None. Stop (or the time limit, at `deadline`: by default the request's, shared
-    by the robust and the standard run) ends the PGD loop early; the task still returns its best iterate so far,
-    which is saved and shown like any result, its recipe saying cancelled: true. prepared: what the app did to the
-    input pictures (values.prepared_pictures), kept in the recipe as "input_preparation".
+    (result_sharing.comparison_files), else None. Stop (or the time limit, at `deadline`: by default the
+    request's, shared by the robust and the standard run) ends the PGD loop early; the task still returns its best
+    iterate so far, which is saved and shown like any result, its recipe saying cancelled: true. prepared: what the
+    app did to the input pictures (values.prepared_pictures), kept in the recipe as "input_preparation".
     """
     deadline = request_deadline() if deadline is None else deadline
     key = (_session(request), fn.__name__)
@@ -144,18 +144,18 @@ def run_task(fn, kwargs: dict, compare: bool, request, progress, deadline: float
             if prepared:
                 recipe = {**recipe, "input_preparation": prepared}
             if recipe.get("model_resolution"):
-                recipe = {**recipe, "shown_first": results.shown_first(recipe)}
+                recipe = {**recipe, "shown_first": result_sharing.shown_first(recipe)}
             compared = None
             counterpart = _counterpart(kwargs["model"]) if compare else None
             if counterpart and not recipe.get("cancelled"):
                 standard, standard_recipe = yield from _stream(
                     fn, {**kwargs, "model": counterpart}, stop_event, progress, counterpart, deadline)
                 recipe = {**recipe, "comparison": standard_recipe}
-                compared = results.shown_images(standard, standard_recipe)
-            images = results.shown_images(images, recipe)
-            recipe = results.share(images, recipe, kwargs, request, compared)
-            files = results.result_files(images, recipe)
-        yield files, None if compared is None else results.comparison_files(files, compared, recipe), recipe
+                compared = result_sharing.shown_images(standard, standard_recipe)
+            images = result_sharing.shown_images(images, recipe)
+            recipe = result_sharing.share(images, recipe, kwargs, request, compared)
+            files = result_sharing.result_files(images, recipe)
+        yield files, None if compared is None else result_sharing.comparison_files(files, compared, recipe), recipe
     finally:
         stop_event.set()  # a closed generator (disconnect) stops its worker too
         if _stop_events.get(key) is stop_event:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import limits, models, registry
+from .. import limits, models, task_registry
 from . import changes
 from . import pickers as p
-from . import results as r
+from . import result_sharing as r
 from . import values as v
 from .endpoints import AFTER_INPUTS, endpoint, ladder_endpoint, ladder_name
 from .running import arm_stop, disarm_stop, stop
@@ -99,7 +99,7 @@ def view_updates(form: TaskForm, recipe: dict, inputs: dict, result, standard) -
     """Updates of the form's views (input | result, what changed) for a result (its first image, and the standard
     model's first if compared), from its saved inputs: the pictures as the task got them (composited, scaled down).
     A view whose input is not known is hidden."""
-    image = (inputs or {}).get(first_image(registry.get(form.task)).name) if form.views else None
+    image = (inputs or {}).get(first_image(task_registry.get(form.task)).name) if form.views else None
     updates = {}
     if "before_after" in form.views:
         pair = v.input_beside_result(image, result)
@@ -111,7 +111,7 @@ def view_updates(form: TaskForm, recipe: dict, inputs: dict, result, standard) -
 
 # ----- the tab ------------------------------------------------------------------------------------------------------
 
-def wire(form: TaskForm, task: registry.Task, buttons: tuple, strip: tuple, history: tuple) -> None:
+def wire(form: TaskForm, task: task_registry.Task, buttons: tuple, strip: tuple, history: tuple) -> None:
     """Run -> Stop enabled -> the task's API endpoint (inputs in the endpoint's parameter order) -> Stop disabled;
     a finished run joins the session's history and fills the views (input | result, what changed). Compare across
     robustness runs the same way through `<task>_ladder` into the strip, its levels joining the history."""
@@ -173,12 +173,12 @@ def robustness_strip(task: str) -> tuple:
     return strip, levels
 
 
-def first_image(task: registry.Task) -> registry.Input | None:
+def first_image(task: task_registry.Task) -> task_registry.Input | None:
     """The input the input | result slider shows beside the result (None: the task takes no image)."""
     return next((i for i in task.app_inputs if i.kind in ("image", "sketch")), None)
 
 
-def example_rows(task: registry.Task, model: str) -> tuple[list, list[str]]:
+def example_rows(task: task_registry.Task, model: str) -> tuple[list, list[str]]:
     """The declaration's examples as gr.Examples rows (image paths under examples/, the embedded model)."""
     rows = [{"model": model, **row} if "model" not in row else row for row in task.examples]
     names = list(dict.fromkeys(name for row in rows for name in row))  # every input some example sets
@@ -190,7 +190,8 @@ def example_rows(task: registry.Task, model: str) -> tuple[list, list[str]]:
     return [[value(name, row) for name in names] for row in rows], names
 
 
-def task_tab(task: registry.Task, lim: limits.Limits, default: str, example_model: str, history: tuple) -> TaskForm:
+def task_tab(task: task_registry.Task, lim: limits.Limits, default: str, example_model: str,
+             history: tuple) -> TaskForm:
     """One tab: the task's inputs, settings, Run/Stop, results, examples."""
     with gr.Tab(task.title, id=task.name):
         gr.Markdown(task.description)

@@ -1,7 +1,7 @@
 """One app component per input kind of a task declaration, and the Settings accordion every tab shares."""
 import gradio as gr
 
-from .. import limits, registry
+from .. import limits, task_registry
 from ..limits import MAX_SEED
 from . import ladder
 from . import pickers as p
@@ -79,7 +79,7 @@ def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
     return feature
 
 
-def target_picker(model: gr.Dropdown, item: registry.Input) -> gr.Dropdown:
+def target_picker(model: gr.Dropdown, item: task_registry.Input) -> gr.Dropdown:
     """The class picker; an optional target starts empty (the task's default: the predicted class)."""
     target = class_picker(model.value, item.label or "target class", value=item.required)
     model.change(lambda m, t: p.model_changed(m, t, with_default_class=item.required), [model, target], target,
@@ -87,13 +87,13 @@ def target_picker(model: gr.Dropdown, item: registry.Input) -> gr.Dropdown:
     return target
 
 
-def slider(item: registry.Input) -> gr.Slider:
+def slider(item: task_registry.Input) -> gr.Slider:
     lim = limits.current()
     top = getattr(lim, item.maximum) if isinstance(item.maximum, str) else item.maximum
     return gr.Slider(item.minimum, top, value=min(item.default, top), step=1, label=item.label or item.name)
 
 
-def widget(item: registry.Input, fields: dict, default_model: str):
+def widget(item: task_registry.Input, fields: dict, default_model: str):
     """The component for one input; masks paint on the tab's image, classes and features follow its model."""
     label = item.label or item.name
     if item.kind == "model":

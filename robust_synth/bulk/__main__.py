@@ -10,13 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import registry
+from .. import task_registry
 from ..__main__ import add_task_options, task_kwargs
 from ..models import REGISTRY, get_spec, class_names
-from ..tasks.common import resolve_targets
+from ..tasks.resolve import resolve_targets
 from .plan import folder_items, generation_items
 from .runner import BulkRun, execute
-from .tasks import bulk_tasks, default_model, folder_parameter
+from .task_modes import bulk_tasks, default_model, folder_parameter
 
 RUN_OPTIONS = ("model", "out", "seed", "batch_size", "format", "shard_size", "progress", "per_class", "classes",
                "inputs")
@@ -54,14 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "generate":
             task.add_argument("--per-class", type=_positive, required=True, help="images per class")
             task.add_argument("--classes", nargs="+", help="class names or indices (default: every class)")
-            add_task_options(task, registry.get(name), skip=("target", "n", "seed"))
+            add_task_options(task, task_registry.get(name), skip=("target", "n", "seed"))
         else:
             image = folder_parameter(fn)
             task.add_argument("--inputs", type=Path, required=True,
                               help=f"folder of images, each the task's {image!r} (recursive)")
-            add_task_options(task, registry.get(name), skip=(image, "seed"))
+            add_task_options(task, task_registry.get(name), skip=(image, "seed"))
     evaluate = sub.add_parser("evaluate", help="accuracy and Fréchet distance of a bulk output folder")
-    from .evaluate import add_arguments
+    from .folder_metrics import add_arguments
     add_arguments(evaluate)
     return parser
 
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     args = vars(build_parser().parse_args(argv))
     task = args.pop("task")
     if task == "evaluate":
-        from .evaluate import run_from_args
+        from .folder_metrics import run_from_args
         return run_from_args(args)
     fn = bulk_tasks()[task]
     options = task_kwargs(task, {k: v for k, v in args.items() if k not in RUN_OPTIONS})

@@ -8,7 +8,7 @@ from pathlib import Path
 import webdataset
 
 from ..atomic import atomic_write_bytes, temp_path
-from ..results import png_with_recipe
+from ..result_store import png_with_recipe
 from .manifest import ManifestPart
 from .plan import Item
 

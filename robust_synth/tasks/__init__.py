@@ -2,15 +2,15 @@
 import importlib
 import pkgutil
 
-from .. import registry
+from .. import task_registry
 
-PLUMBING = ("common", "framing", "regions", "windows")  # shared helpers, not tasks
+PLUMBING = ("framing", "inputs", "metrics", "recipe", "regions", "resolve", "run", "settings", "windows")  # not tasks
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in PLUMBING:
         importlib.import_module(f"{__name__}.{_module.name}")
 
-globals().update({task.name: task.fn for task in registry.all_tasks()})
+globals().update({task.name: task.fn for task in task_registry.all_tasks()})
 from .feature_painting import top_features  # noqa: E402 (not a task: a helper for choosing a feature)
 
-__all__ = [task.name for task in registry.all_tasks()] + ["top_features"]
+__all__ = [task.name for task in task_registry.all_tasks()] + ["top_features"]

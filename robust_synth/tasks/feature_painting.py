@@ -10,8 +10,12 @@ import torch.nn as nn
 from .. import objectives
 from ..features import RobustModel
 from ..image import load_image, load_mask
-from ..registry import Input, Task, register
-from .common import Preset, TransformedInput, load_full, resolve_model, resolve_targets, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .resolve import resolve_model, resolve_targets
+from .run import TransformedInput
+from .settings import start
 from .regions import describe, find_regions, model_crops, paste
 
 # Engstrom et al. 2019, robust_representations "feature painting" notebook: L2 eps 70, step 1, 140 steps (224 px).
@@ -66,7 +70,7 @@ def paint_features(model, image, mask, feature, seed: int = 0, steps=None, eps=N
     Works like inpaint at the image's own resolution: a square region around each painted area goes to the model,
     and the change it makes is added to the original inside the mask only (feathered edge); the rest is unchanged.
     """
-    run = start("paint_features", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(paint_features, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, feature=feature, outside_mask="kept exactly")
     k = check_feature(run.model, feature)
     img = load_image(image)

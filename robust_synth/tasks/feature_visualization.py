@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..registry import Input, Task, register
-from .common import Preset, load_full, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .settings import start
 from .framing import Framing, finish_framed
 from .feature_painting import check_feature
 
@@ -20,7 +22,7 @@ def visualize_feature(model, feature, image=None, seed: int = 0, steps=None, eps
     From noise the result has the model's input size; from an image it has the image's size (framed as in
     translate: the original plus the model's change, upsampled; images.model_resolution: the model's own).
     """
-    run = start("visualize_feature", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(visualize_feature, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, feature=feature, start="noise randn/20 + 0.5" if image is None else "image")
     k = check_feature(run.model, feature)
     framing = None if image is None else Framing(load_full(image), run.side)

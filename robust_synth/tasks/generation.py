@@ -4,8 +4,11 @@ from __future__ import annotations
 import torch
 
 from .. import limits, objectives, seeds
-from ..registry import Input, Task, register
-from .common import Preset, class_probability, predict, resolve_targets, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .metrics import class_probability, predict
+from .resolve import resolve_targets
+from .settings import start
 
 # Santurkar et al. 2019, robustness_applications "generation" notebook: L2 eps 40, step 1, 60 steps (ImageNet).
 IMAGENET = Preset(eps=40.0, step_size=1.0, steps=60)
@@ -26,7 +29,7 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
 
     Returns (images, recipe); images.tensor is the (B, 3, H, W) result.
     """
-    run = start("generate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(generate, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, n=n, grad_blur=grad_blur)
     classes = resolve_targets(run.model.class_names, target)
     total, limit = n * len(classes), limits.current().max_n

@@ -7,8 +7,12 @@ import torch.nn.functional as F
 
 from .. import objectives
 from ..image import load_image, load_mask
-from ..registry import Input, Task, register
-from .common import Preset, class_probability, load_full, predict, resolve_targets, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .metrics import class_probability, predict
+from .resolve import resolve_targets
+from .settings import start
 from .framing import Framing
 from .regions import describe, find_regions, model_crops, paste
 
@@ -65,7 +69,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
     """
     if start_fill not in STARTS:
         raise ValueError(f"start_fill must be one of {tuple(STARTS)}, got {start_fill!r}")
-    run = start("inpaint", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(inpaint, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, consistency_weight=CONSISTENCY_WEIGHT, start_fill=start_fill)
     img = load_image(image)
     full, hole = load_full(img), load_mask(mask, size=img.size)

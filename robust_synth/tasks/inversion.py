@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..registry import Input, Task, register
-from .common import Preset, load_full, load_input, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full, load_input
+from .settings import start
 from .framing import Framing, finish_framed
 
 # Engstrom et al. 2019, robust_representations "inversion" notebook: L2 eps 1000 (effectively unconstrained), step 1,
@@ -35,7 +37,7 @@ def invert(model, image, seed: int = 0, steps=None, eps=None, step_size=None, ca
     the photo's own detail into what should show only what R(x) keeps); images.model_resolution: the inversion
     itself (its padding cut off).
     """
-    run = start("invert", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(invert, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, start="noise randn/20 + 0.5")
     framing = Framing(load_full(image), run.side, add_to_original=False)
     target = representation(run.model, framing.model_input.to(run.device))
@@ -49,7 +51,7 @@ def interpolate(model, image_a, image_b, frames: int = 8, seed: int = 0, steps=N
 
     Frames are at the model's input size; both images are centre-cropped to its square (recorded in the layout).
     """
-    run = start("interpolate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(interpolate, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, frames=frames, start="pixel blend of the two images")
     a = load_input(image_a, run.side, name="image_a").to(run.device)
     b = load_input(image_b, run.side, name="image_b").to(run.device)

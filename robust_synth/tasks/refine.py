@@ -8,8 +8,12 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..registry import Input, Task, register
-from .common import Preset, class_probability, load_full, predict, resolve_targets, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .metrics import class_probability, predict
+from .resolve import resolve_targets
+from .settings import start
 from .framing import Framing, finish_framed
 
 # BIGRoC refines with a small radius and a few steps. Our defaults (chosen here, not the paper's numbers): the radius
@@ -24,7 +28,7 @@ def refine(model, image, target=None, seed: int = 0, steps=None, eps=None, step_
     Framed as in translate: the result has the image's size (the original plus the model's change, upsampled;
     images.model_resolution: the model's own). metrics: the model's probability of the class before and after.
     """
-    run = start("refine", model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback)
+    run = start(refine, model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback)
     framing = Framing(load_full(image), run.side)
     x = framing.model_input.to(run.device)
     given = target is not None

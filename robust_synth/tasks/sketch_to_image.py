@@ -1,8 +1,10 @@
 """Sketch-to-image: PGD toward a class inside an L2 ball around a drawing (Santurkar et al. 2019)."""
 from __future__ import annotations
 
-from ..registry import Input, Task, register
-from .common import Preset, load_full, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .settings import start
 from .framing import Framing
 from .translation import translate_framed
 
@@ -15,7 +17,7 @@ def sketch_to_image(model, image, target, seed: int = 0, steps=None, eps=None, s
 
     Full size and aspect kept as in translate.
     """
-    run = start("sketch_to_image", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(sketch_to_image, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
     return translate_framed(run, Framing(load_full(image, name="sketch"), run.side), target)
 

@@ -18,9 +18,10 @@ from ..engine import PGDResult
 from ..features import ModelOutput, RobustModel
 from ..image import load_picture, to_pil, to_tensor
 from ..models import load_model
-from ..registry import Input, Task, register
+from ..presets import Preset
+from ..task_registry import Input, Task, register
 from .. import style as st
-from .common import Preset, start
+from .settings import start
 
 DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
 MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
@@ -220,7 +221,7 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
     if optimizer not in PRESETS:
         raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
     # float32 throughout (no bf16 autocast): L-BFGS needs accurate gradients of small relative Gram errors
-    run = start("style_transfer", model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback,
+    run = start(style_transfer, model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback,
                 preset=PRESETS[optimizer], constraint="none", optimizer=optimizer, autocast=False)
     run.model = style_net = st.with_avg_pool(run.model)
     content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model,

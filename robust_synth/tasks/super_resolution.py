@@ -15,8 +15,12 @@ from PIL import Image
 
 from .. import limits, objectives
 from ..image import resize
-from ..registry import Input, Task, register
-from .common import Preset, TransformedInput, class_probability, load_full, predict, psnr, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .metrics import class_probability, predict, psnr
+from .run import TransformedInput
+from .settings import start
 from .framing import Framing
 from .windows import WindowLayout
 
@@ -98,7 +102,7 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     model's own contribution), in dB. The recipe's layout records the windows.
     """
     _check(factor, method, consistent)
-    run = start("super_resolve", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(super_resolve, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback, factor=int(factor), method=method, consistent=consistent)
     low = load_full(image)
     height, width = low.shape[-2:]

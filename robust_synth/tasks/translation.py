@@ -4,8 +4,12 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..registry import Input, Task, register
-from .common import Preset, class_probability, load_full, predict, resolve_targets, start
+from ..presets import Preset
+from ..task_registry import Input, Task, register
+from .inputs import load_full
+from .metrics import class_probability, predict
+from .resolve import resolve_targets
+from .settings import start
 from .framing import Framing, finish_framed
 
 # Santurkar et al. 2019, robustness_applications "image-to-image translation" notebook (2-class models,
@@ -32,7 +36,7 @@ def translate(model, image, target, seed: int = 0, steps=None, eps=None, step_si
     The model sees the whole image (aspect kept: resized to fit its input, padded to a square by reflection); the
     full-size result is the original plus the model's change, upsampled (images.model_resolution: the model's own).
     """
-    run = start("translate", model, seed=seed, steps=steps, eps=eps, step_size=step_size,
+    run = start(translate, model, seed=seed, steps=steps, eps=eps, step_size=step_size,
                 callback=callback)
     return translate_framed(run, Framing(load_full(image), run.side), target)
 

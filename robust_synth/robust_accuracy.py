@@ -229,7 +229,8 @@ def main(argv=None):
     metrics.update(data=args.data, split=args.split, weights_sha256=model.weights_sha256,
                    device=_device_name(torch.device(args.device)),
                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   command="python -m robust_synth.evaluate " + shlex.join(sys.argv[1:] if argv is None else argv))
+                   command="python -m robust_synth.robust_accuracy "
+                   + shlex.join(sys.argv[1:] if argv is None else argv))
     print(json.dumps(metrics, indent=2))
     if args.update_card:
         print(f"wrote metrics to {update_card(args.model, metrics)}", file=sys.stderr)

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from robust_synth import PGDConfig, evaluate as ev, objectives, pgd
+from robust_synth import PGDConfig, objectives, pgd
+from robust_synth import robust_accuracy as ev
 from conftest import make_tiny_model
 from robust_synth.features import RobustModel
 
@@ -134,7 +135,7 @@ def test_a_sample_fooled_at_any_iterate_counts_as_broken():
     y = torch.zeros(8, dtype=torch.long)
     attack = PGDConfig(eps=1.0, step_size=2.5 / 2, steps=2, keep_best=False, autocast=False)
     iterates = []
-    last = pgd(model, x, -objectives.class_loss(y), attack, callback=lambda step, xi, loss: iterates.append(xi)).x
+    last = pgd(model, x, -objectives.class_loss(y), attack, on_step=lambda step, xi, loss: iterates.append(xi)).x
     fooled = [model.classify(xi).argmax(1).bool() for xi in iterates]
     assert fooled[0][:4].all() and not fooled[0][4:].any(), "the first step lands in the band for the first half"
     assert (model.classify(last).argmax(1) == y).all(), "and the last iterate is classified right again"
@@ -209,7 +210,7 @@ def test_cli_prints_metrics_and_updates_the_model_card(tiny_model, image_folder,
     card = json.loads((tmp_path / "cifar10-resnet-l2-0.5.json").read_text())
     assert card["epochs"] == 6 and card["metrics"] == printed
     assert printed["n"] == 9 and printed["n_robust"] == 4 and printed["steps"] == 2
-    assert printed["command"] == "python -m robust_synth.evaluate " + " ".join(argv)
+    assert printed["command"] == "python -m robust_synth.robust_accuracy " + " ".join(argv)
     assert {"date", "device", "seconds", "weights_sha256", "data"} <= set(printed)
 
 

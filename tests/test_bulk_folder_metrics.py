@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from robust_synth.bulk.__main__ import main
-from robust_synth.bulk.evaluate import choose_classifier, evaluate, fid_status, frechet_distance
+from robust_synth.bulk.folder_metrics import choose_classifier, evaluate, fid_status, frechet_distance
 
 
 def test_frechet_distance_matches_the_gaussian_closed_forms():

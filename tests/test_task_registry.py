@@ -5,19 +5,19 @@ from pathlib import Path
 import pytest
 
 import robust_synth as rs
-from robust_synth import registry
+from robust_synth import task_registry
 from robust_synth.__main__ import build_parser
 from robust_synth.app import gpu
 from robust_synth.app.endpoints import AFTER_INPUTS, signature
 from robust_synth.presets import Preset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TASKS = [task.name for task in registry.all_tasks()]
+TASKS = [task.name for task in task_registry.all_tasks()]
 CLI_VALUES = {"model": "m", "class": "cat", "image": "a.png", "mask": "b.png", "sketch": "c.png", "int": "2",
               "number": "40", "feature": "1", "bool": "true", "text": "1"}
 
 
-def cli_args(task: registry.Task) -> list[str]:
+def cli_args(task: task_registry.Task) -> list[str]:
     """The task's command line with only its required options, each with a value of its kind."""
     args = [task.name, "--out", "o"]
     for item in task.inputs:
@@ -27,7 +27,7 @@ def cli_args(task: registry.Task) -> list[str]:
     return args
 
 
-def example_inputs(task: registry.Task) -> dict:
+def example_inputs(task: task_registry.Task) -> dict:
     """The declaration's first example, its image inputs as files under examples/."""
     kinds = {i.name: i.kind for i in task.inputs}
     return {name: str(EXAMPLES / value) if kinds[name] in ("image", "mask", "sketch") and value else value
@@ -37,10 +37,10 @@ def example_inputs(task: registry.Task) -> dict:
 @pytest.mark.parametrize("name", TASKS)
 def test_every_task_is_a_library_function_a_cli_command_and_an_endpoint(name):
     """Catches a task missing from one surface, or an endpoint whose parameter names differ from the library's."""
-    task = registry.get(name)
+    task = task_registry.get(name)
     assert getattr(rs, name) is task.fn and name in rs.__all__
     args = vars(build_parser().parse_args(cli_args(task)))
-    assert args["task"] == name and set(registry.SETTINGS) <= set(args)
+    assert args["task"] == name and set(task_registry.SETTINGS) <= set(args)
     assert {i.name for i in task.inputs} - {"model"} <= set(args)
     params = list(signature(task).parameters)
     assert params == [i.name for i in task.app_inputs] + list(AFTER_INPUTS) + ["request", "progress"]
@@ -53,7 +53,7 @@ def test_declared_presets_are_what_each_task_runs_on_its_example(name, tiny_mode
     """Catches presets declared for the GPU estimate that differ from what the task runs, and broken examples."""
     def stop_at_once(step, total, x):
         raise rs.Cancelled()
-    task = registry.get(name)
+    task = task_registry.get(name)
     inputs = {"model": tiny_model, **example_inputs(task)}
     if name == "style_transfer":
         inputs["size"] = 48  # the tiny model at a small side: the test stays fast
@@ -64,7 +64,7 @@ def test_declared_presets_are_what_each_task_runs_on_its_example(name, tiny_mode
 
 @pytest.mark.parametrize("name", TASKS)
 def test_the_gpu_estimate_covers_every_task(name):
-    seconds = gpu.estimate_seconds(name, {"model": "cifar10-resnet-l2-0.5", **registry.get(name).examples[0]})
+    seconds = gpu.estimate_seconds(name, {"model": "cifar10-resnet-l2-0.5", **task_registry.get(name).examples[0]})
     assert gpu.MIN_SECONDS <= seconds <= rs.limits.current().max_seconds
 
 
@@ -72,9 +72,10 @@ def test_a_declaration_that_does_not_match_its_function_is_refused():
     def mismatched(model, image, seed=0, steps=None, eps=None, step_size=None, callback=None):
         """A task whose declaration forgets `image`."""
     with pytest.raises(ValueError, match="do not match"):
-        registry.register(registry.Task("mismatched", mismatched, "M", "m.", (registry.Input("model", "model"),),
-                                        (Preset(1.0, 0.1, 5), None)))
-    assert "mismatched" not in registry.TASKS
+        task_registry.register(task_registry.Task("mismatched", mismatched, "M", "m.",
+                                                  (task_registry.Input("model", "model"),),
+                                                  (Preset(1.0, 0.1, 5), None)))
+    assert "mismatched" not in task_registry.TASKS
 
 
 def throwaway(model, image, strength: int = 2, seed=0, steps=None, eps=None, step_size=None, callback=None):
@@ -83,13 +84,13 @@ def throwaway(model, image, strength: int = 2, seed=0, steps=None, eps=None, ste
 
 @pytest.fixture
 def throwaway_task():
-    task = registry.register(registry.Task(
+    task = task_registry.register(task_registry.Task(
         "throwaway", throwaway, "Throwaway", "A task added at run time.",
-        (registry.Input("model", "model"), registry.Input("image", "image"),
-         registry.Input("strength", "int", "strength", minimum=1, maximum=5)),
+        (task_registry.Input("model", "model"), task_registry.Input("image", "image"),
+         task_registry.Input("strength", "int", "strength", minimum=1, maximum=5)),
         (Preset(1.0, 0.1, 7), None), examples=({"image": "photos/chelsea.jpg"},)))
     yield task
-    registry.unregister("throwaway")
+    task_registry.unregister("throwaway")
 
 
 def test_a_task_added_at_run_time_appears_in_the_cli_and_a_freshly_built_app(throwaway_task):

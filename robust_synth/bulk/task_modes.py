@@ -4,14 +4,14 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-from .. import registry, tasks  # noqa: F401 (tasks: importing it registers every task)
+from .. import task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
 
 IMAGE_INPUTS = ("image", "content_image", "image_a")  # the parameter a folder task takes from each --inputs file
 
 
 def bulk_tasks() -> dict[str, Callable]:
     """name -> task function: generate, and every registered task with an image input."""
-    return {t.name: t.fn for t in registry.all_tasks() if t.name == "generate" or folder_parameter(t.fn)}
+    return {t.name: t.fn for t in task_registry.all_tasks() if t.name == "generate" or folder_parameter(t.fn)}
 
 
 def folder_parameter(fn: Callable) -> str | None:

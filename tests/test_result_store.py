@@ -1,4 +1,4 @@
-"""results.py: traversal-proof ids, atomic writes, eviction order, restart, full-disk degrade, recipe in PNG."""
+"""result_store.py: traversal-proof ids, atomic writes, eviction order, restart, full-disk degrade, recipe in PNG."""
 import errno
 import io
 import os
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from bad_inputs import items
-from robust_synth import results
-from robust_synth.results import ResultStore, png_with_recipe, recipe_from_png
+from robust_synth import result_store as results
+from robust_synth.result_store import ResultStore, png_with_recipe, recipe_from_png
 
 RECIPE = {"task": "generate", "model": "cifar10-resnet-l2-0.5", "seed": 3, "eps": 30.0, "note": "café ✓"}
 

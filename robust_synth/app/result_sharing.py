@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import gradio as gr
 
-from .. import registry, results
+from .. import result_store, task_registry
 from ..atomic import atomic_write_bytes
 from ..image import load_image
 from .errors import clear_errors
@@ -39,14 +39,15 @@ def base_url(request) -> str:
 
 def _inputs(task: str, kwargs: dict) -> dict:
     """The run's input images by parameter name (the task's image, mask and sketch inputs that were given)."""
-    names = [item.name for item in registry.get(task).inputs if item.kind in IMAGE_KINDS]
+    names = [item.name for item in task_registry.get(task).inputs if item.kind in IMAGE_KINDS]
     return {name: load_image(kwargs[name], name=name) for name in names if kwargs.get(name) is not None}
 
 
 def share(images, recipe: dict, kwargs: dict, request, compared: list | None = None) -> dict:
     """Save the result with its inputs (and the standard model's images of a compared run); the recipe gains
     result_id and share_url (unchanged if saving is off)."""
-    result_id = results.ResultStore().save(images, recipe, inputs=_inputs(recipe["task"], kwargs), compared=compared)
+    inputs = _inputs(recipe["task"], kwargs)
+    result_id = result_store.ResultStore().save(images, recipe, inputs=inputs, compared=compared)
     if result_id is None:
         return recipe
     return _linked(recipe, result_id, request)
@@ -112,7 +113,7 @@ def _served(name: str, image, recipe: dict) -> str:
     path = OUTPUT_DIR / f"{name}.png"
     # atomically: Gradio hashes and copies the file into its cache; two requests saving the same result (the same
     # id) would otherwise hand it a file half rewritten by the other
-    atomic_write_bytes(path, results.png_with_recipe(image, recipe))
+    atomic_write_bytes(path, result_store.png_with_recipe(image, recipe))
     return str(path)
 
 
@@ -165,7 +166,7 @@ def load_result(result: str, request=None) -> Saved:
     """A saved result by its id or share link, its recipe carrying the share link again."""
     with clear_errors():
         result_id = result_id_from(result)
-        store = results.ResultStore()
+        store = result_store.ResultStore()
         images, recipe, inputs = store.load(result_id)
         compared = store.load_compared(result_id)
     return Saved(images, _linked(recipe, result_id, request), inputs, compared)
@@ -175,7 +176,7 @@ def saved_inputs(recipe: dict) -> dict:
     """The input pictures of a just saved result by name, as the task got them; {} if it was not saved."""
     if not (recipe and recipe.get("result_id")):
         return {}
-    return results.ResultStore().load_inputs(recipe["result_id"])  # {} if removed to make room meanwhile
+    return result_store.ResultStore().load_inputs(recipe["result_id"])  # {} if removed to make room meanwhile
 
 
 def open_result(result: str, request: gr.Request = None):
@@ -188,7 +189,7 @@ def recipe_from_upload(file, text: str) -> dict:
     """A recipe from a result PNG (its embedded text chunk) or from pasted JSON."""
     with clear_errors():
         if file:
-            return results.recipe_from_png(file)
+            return result_store.recipe_from_png(file)
         if not (text or "").strip():
             raise ValueError("give a result PNG or paste a recipe JSON")
         try:

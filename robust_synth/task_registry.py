@@ -45,7 +45,7 @@ class Task:
     title: str
     description: str
     inputs: tuple[Input, ...]
-    presets: tuple  # (ImageNet Preset, CIFAR-10 Preset or None), as common.start() chooses between them
+    presets: tuple  # (ImageNet Preset, CIFAR-10 Preset or None), as tasks/settings.start() chooses between them
     examples: tuple[dict, ...] = ()  # app examples: image inputs as paths under examples/, run on the embedded model
     model_images: Callable[[dict, int], int] | None = None  # model-size images a run optimises (else n, frames or 1)
     order: int = 100  # position of its tab in the app (then by name)
