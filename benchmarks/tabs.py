@@ -25,10 +25,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from robust_synth import load_model, task_registry  # noqa: E402
+from robust_synth import input_kinds, load_model, task_registry  # noqa: E402
 from robust_synth.models import STANDARD_COUNTERPART  # noqa: E402
 
-FILE_KINDS = ("image", "mask", "sketch")
+
 SR_SIDE = 128  # the extra case: super-resolution ×4 of a picture this size
 
 
@@ -43,7 +43,7 @@ def example_call(task: task_registry.Task, model: str) -> dict:
     """The task's first example as keyword arguments: file inputs as paths under examples/, the model given."""
     row = dict(task.examples[0])
     for name, value in row.items():
-        if task.input(name).kind in FILE_KINDS:
+        if input_kinds.get(task.input(name).kind).upload:
             row[name] = [str(ROOT / "examples" / v) for v in value] if isinstance(value, list) else \
                 str(ROOT / "examples" / value)
     return {"model": model, **row}

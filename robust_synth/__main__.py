@@ -6,27 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from . import task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
+from . import input_kinds, task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
 from .models import REGISTRY
 from .result_store import png_with_recipe
 
-# The CLI's type of each input kind; text inputs take their declared type, else their default's, else str.
-KIND_TYPES = {"int": int, "number": int, "feature": int}
 SETTING_TYPES = {"seed": int, "steps": int, "eps": float, "step_size": float}
-
-
-def _flag(text: str) -> bool:
-    if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return text.lower() in ("1", "true", "yes")
-
-
-def _type(item: task_registry.Input):
-    if item.kind == "bool":
-        return _flag
-    if item.kind in KIND_TYPES:
-        return KIND_TYPES[item.kind]
-    return item.type or (type(item.default) if item.kind == "text" and item.default is not None else str)
 
 
 def _add_task(sub, task: task_registry.Task) -> None:
@@ -43,7 +27,8 @@ def add_task_options(parser: argparse.ArgumentParser, task: task_registry.Task, 
         if item.name == "model" or item.name in skip:
             continue
         extra = {"nargs": "+"} if item.many else {}
-        parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, type=_type(item),
+        cli_type = input_kinds.get(item.kind).cli_type(item)
+        parser.add_argument("--" + item.name.replace("_", "-"), dest=item.name, type=cli_type,
                             required=item.required, default=None, help=item.label or None, **extra)
     for name in task.settings:
         if name not in skip:

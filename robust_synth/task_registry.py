@@ -5,24 +5,26 @@ import inspect
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from . import input_kinds
 from .presets import choose_preset
 
 REQUIRED = inspect.Parameter.empty
 # Inputs every task takes after its own (the app's Settings accordion); the library fills unset ones from presets.
 SETTINGS = ("seed", "steps", "eps", "step_size")
 PYTHON_ONLY = ("callback",)  # arguments of the library functions that no CLI or app user sets
-KINDS = ("model", "class", "image", "mask", "sketch", "int", "number", "feature", "bool", "choice", "text")
 
 
 @dataclass(frozen=True)
 class Input:
-    """One parameter of a task: its kind says how the CLI parses it and which app widget shows it.
+    """One parameter of a task: its kind (a name in the input-kind table, input_kinds.py) says how the CLI parses
+    it, which app widget shows it and how the app's value becomes the library's argument.
 
     kinds: model (a registered name), class (a name or index), image / mask / sketch (a file; sketch adds a
     drawing pad in the app), int (a slider between minimum and maximum; maximum may name a limits field),
     number (an optional whole number typed as text), feature (a required representation index), bool, choice
-    (one of `choices`), text. many: the CLI takes several values (--target cat dog). app: shown in the app's tab
-    and endpoint. default and required come from the task function's signature.
+    (one of `choices`), text, and any registered with input_kinds.register_kind. many: the CLI takes several values
+    (--target cat dog). app: shown in the app's tab and endpoint. default and required come from the task
+    function's signature.
     """
     name: str
     kind: str
@@ -80,9 +82,9 @@ def _with_signature(task: Task) -> Task:
     if sorted(declared) != sorted(expected):
         raise ValueError(f"task {task.name}: declared inputs {declared} do not match {task.fn.__name__}'s "
                          f"parameters {expected}")
-    bad = [i.name for i in task.inputs if i.kind not in KINDS]
+    bad = [i.name for i in task.inputs if i.kind not in input_kinds.KINDS]
     if bad:
-        raise ValueError(f"task {task.name}: unknown kind for {bad}; kinds are {KINDS}")
+        raise ValueError(f"task {task.name}: unknown kind for {bad}; kinds are {', '.join(input_kinds.KINDS)}")
     inputs = tuple(replace(i, default=None if params[i.name].default is REQUIRED else params[i.name].default,
                            required=params[i.name].default is REQUIRED) for i in task.inputs)
     return replace(task, inputs=inputs)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robust_synth import input_values as iv
 from robust_synth.app import values as v
 
 EMPTY = [None, "", "   "]  # never touched / cleared / spaces: all mean "not given"
@@ -41,22 +42,22 @@ def test_a_non_number_names_its_field(field, typed):
 
 @pytest.mark.parametrize("empty", EMPTY)
 def test_style_transfer_size_empty_means_default(empty):
-    assert v.optional_number(empty, "size", whole=True) is None
-    assert v.optional_number("384", "size", whole=True) == 384
+    assert iv.optional_number(empty, "size", whole=True) is None
+    assert iv.optional_number("384", "size", whole=True) == 384
 
 
 @pytest.mark.parametrize("empty", EMPTY)
 def test_feature_is_required_and_says_how_to_get_one(empty):
     with pytest.raises(ValueError, match="feature is required.*Suggest"):
-        v.required_feature(empty)
-    assert v.required_feature("3") == 3 and v.required_feature(3.0) == 3
+        iv.required_feature(empty)
+    assert iv.required_feature("3") == 3 and iv.required_feature(3.0) == 3
 
 
 def test_target_and_uploaded_file():
-    assert v.target("") is None and v.target("  ") is None and v.target("cat") == "cat" and v.target(3) == 3
-    assert v.uploaded_file({"path": "/tmp/x.png", "meta": {}}) == "/tmp/x.png" and v.uploaded_file(None) is None
+    assert iv.target("") is None and iv.target("  ") is None and iv.target("cat") == "cat" and iv.target(3) == 3
+    assert iv.uploaded_file({"path": "/tmp/x.png", "meta": {}}) == "/tmp/x.png" and iv.uploaded_file(None) is None
     with pytest.raises(ValueError, match="expected an uploaded image file, got list"):
-        v.uploaded_file([1, 2])
+        iv.uploaded_file([1, 2])
 
 
 # ----- editor values -------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import spaces
 import torch
 
 from .. import limits, models, task_registry
+from ..input_values import optional_number
 from ..architectures import build, get_architecture
-from . import values as v
 
 PIXEL_STEPS_PER_SECOND = 5e6  # ResNet-50 on the GPU: about 100 steps per second on one 224-px image (assumed)
 LOAD_SECONDS = 20   # the first load of a ResNet-50 checkpoint on a worker (read, convert, to the GPU); scaled by size
@@ -78,7 +78,7 @@ def ladder_seconds(task: str, values: dict) -> int:
 def _known_number(value, name: str):
     """A whole-number field for the estimate: None when empty or unreadable (the handler reports that one)."""
     try:
-        return v.optional_number(value, name, whole=True)
+        return optional_number(value, name, whole=True)
     except ValueError:
         return None
 

@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import catalog, checkpoints, models
 from ..tasks import top_features
-from . import values as v
+from ..input_values import target as target_value
 from .errors import clear_errors
 
 # Fastest first: on CPU a ResNet-18 PGD step takes about 0.4 of a ResNet-50's at 224 px
@@ -161,6 +161,6 @@ def run_button(model: str):
 def suggest_features(model: str, target: str):
     """Dropdown choices for the feature picker: the features most associated with a class."""
     with clear_errors():
-        top = top_features(model, v.target(target), k=10)
+        top = top_features(model, target_value(target), k=10)
     choices = [(f"{f['index']} (score {f['score']:.3g})", f["index"]) for f in top]
     return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)

@@ -9,11 +9,10 @@ from typing import NamedTuple
 
 import gradio as gr
 
-from .. import result_store, task_registry
+from .. import input_kinds, result_store, task_registry
 from ..atomic import atomic_write_bytes
 from ..image import load_image
 from .errors import clear_errors
-from .values import IMAGE_KINDS
 
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "robust_synth_outputs"  # Gradio serves files from the temp dir
 HISTORY_SIZE = 50  # results a session's history keeps (newest first)
@@ -39,7 +38,7 @@ def base_url(request) -> str:
 
 def _inputs(task: str, kwargs: dict) -> dict:
     """The run's input images by parameter name (the task's image, mask and sketch inputs that were given)."""
-    names = [item.name for item in task_registry.get(task).inputs if item.kind in IMAGE_KINDS]
+    names = [item.name for item in task_registry.get(task).inputs if input_kinds.get(item.kind).upload]
     return {name: load_image(kwargs[name], name=name) for name in names if kwargs.get(name) is not None}
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import limits, models, task_registry
+from .. import input_kinds, limits, models, task_registry
 from . import changes
 from . import pickers as p
 from . import result_sharing as r
@@ -175,7 +175,7 @@ def robustness_strip(task: str) -> tuple:
 
 def first_image(task: task_registry.Task) -> task_registry.Input | None:
     """The input the input | result slider shows beside the result (None: the task takes no image)."""
-    return next((i for i in task.app_inputs if i.kind in ("image", "sketch")), None)
+    return next((i for i in task.app_inputs if input_kinds.get(i.kind).picture), None)
 
 
 def example_rows(task: task_registry.Task, model: str) -> tuple[list, list[str]]:
@@ -186,7 +186,7 @@ def example_rows(task: task_registry.Task, model: str) -> tuple[list, list[str]]
 
     def value(name, row):
         given = row.get(name)
-        return str(EXAMPLES / given) if given and kinds.get(name) in v.IMAGE_KINDS else given
+        return str(EXAMPLES / given) if given and name in kinds and input_kinds.get(kinds[name]).upload else given
     return [[value(name, row) for name in names] for row in rows], names
 
 
@@ -197,9 +197,10 @@ def task_tab(task: task_registry.Task, lim: limits.Limits, default: str, example
         gr.Markdown(task.description)
         with gr.Row():
             with gr.Column():
-                fields = {}
+                fields, earlier = {}, []
                 for item in task.app_inputs:
-                    fields[item.name] = widget(item, fields, default)
+                    fields[item.name] = widget(item, earlier, default)
+                    earlier.append((item, fields[item.name]))
                 fields.update(settings(task.name, lim))
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id=f"run-{task.name}", scale=3)

@@ -1,35 +1,11 @@
-"""What the app's inputs send, as the library's arguments: empty fields, typed numbers, editor layers, pictures."""
-import numbers
-
+"""What the app's inputs send, as the library's arguments: settings, editor layers, prepared pictures."""
 import gradio as gr
 from PIL import Image, ImageOps
 
-from .. import limits
+from .. import input_kinds, limits
 from ..image import (BACKGROUND_NAME, fit_within, has_transparency, load_image, load_mask, load_picture,
                      open_image, to_pil)
-
-IMAGE_KINDS = ("image", "mask", "sketch")  # inputs that arrive as uploaded files
-PICTURE_KINDS = ("image", "sketch")  # the pictures the app prepares (masks follow their image's size)
-
-
-def optional_number(value, name: str, whole: bool = False):
-    """An optional numeric field: empty (None, "", spaces) -> None, the task's default; "20" / 20.0 -> 20.
-
-    Text boxes send strings, API clients numbers; a whole-number field turns an integral float into an int and
-    leaves any other number for the library to judge (it names the field and its allowed range).
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValueError(f"{name} must be a number or left empty, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number or left empty, got {value!r}")
-    if whole and float(value).is_integer():
-        return int(value)
-    return value if whole else float(value)
+from ..input_values import optional_number
 
 
 def run_settings(seed, steps, eps, step_size) -> dict:
@@ -39,46 +15,9 @@ def run_settings(seed, steps, eps, step_size) -> dict:
             "eps": optional_number(eps, "eps"), "step_size": optional_number(step_size, "step_size")}
 
 
-def required_feature(feature):
-    """A representation feature index; empty is refused with a hint."""
-    index = optional_number(feature, "feature", whole=True)
-    if index is None:
-        raise ValueError("feature is required: give a representation feature index (Suggest picks some)")
-    return index
-
-
-def whole(value):
-    """A slider's whole number as an int (2.0 -> 2); anything else is left for the library to judge."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def target(value):
-    """The class picker's value (a name or an index; the library resolves it); None when left empty."""
-    return None if value is None or (isinstance(value, str) and not value.strip()) else value
-
-
-def uploaded_file(payload):
-    """An uploaded file's path: the run events skip Gradio's preprocessing so the library reports bad images."""
-    if payload is None or isinstance(payload, str):
-        return payload
-    if not isinstance(payload, dict) or not payload.get("path"):
-        raise ValueError(f"expected an uploaded image file, got {type(payload).__name__}")
-    return payload["path"]
-
-
 def library_value(kind: str, name: str, value):
-    """One endpoint argument as the library's argument, by its input kind (the library judges the rest)."""
-    if kind in IMAGE_KINDS:
-        return uploaded_file(value)
-    if kind == "class":
-        return target(value)
-    if kind == "int":
-        return whole(value)
-    if kind == "number":
-        return optional_number(value, name, whole=True)
-    if kind == "feature":
-        return required_feature(value)
-    return value
+    """One endpoint argument as the library's argument, by its input kind's app_value (input_kinds.py)."""
+    return input_kinds.get(kind).app_value(name, value)
 
 
 def prepared_picture(value, name: str) -> tuple[Image.Image, dict]:
@@ -104,7 +43,7 @@ def prepared_pictures(kinds: dict, kwargs: dict) -> tuple[dict, dict]:
     """kwargs with each given picture (kinds: name -> input kind) prepared; what was done, by input name."""
     kwargs, done = dict(kwargs), {}
     for name, kind in kinds.items():
-        if kind in PICTURE_KINDS and kwargs.get(name) is not None:
+        if input_kinds.get(kind).picture and kwargs.get(name) is not None:  # masks follow their image's size
             kwargs[name], done[name] = prepared_picture(kwargs[name], name)
     return kwargs, {name: record for name, record in done.items() if record}
 

@@ -1,7 +1,7 @@
-"""One app component per input kind of a task declaration, and the Settings accordion every tab shares."""
+"""The app component of each input kind (the builders the input-kind table names), and the Settings accordion."""
 import gradio as gr
 
-from .. import limits, task_registry
+from .. import input_kinds, limits, task_registry
 from ..limits import MAX_SEED
 from . import ladder
 from . import pickers as p
@@ -93,30 +93,41 @@ def slider(item: task_registry.Input) -> gr.Slider:
     return gr.Slider(item.minimum, top, value=min(item.default, top), step=1, label=item.label or item.name)
 
 
-def widget(item: task_registry.Input, fields: dict, default_model: str):
-    """The component for one input; masks paint on the tab's image, classes and features follow its model."""
-    label = item.label or item.name
-    if item.kind == "model":
-        return model_picker(default_model, label)
-    if item.kind == "class":
-        return target_picker(fields["model"], item)
-    if item.kind == "image":
-        return image_input(label)
-    if item.kind == "mask":
-        return mask_input(fields["image"], label)
-    if item.kind == "sketch":
-        return sketch_input(label)
-    if item.kind == "int":
-        return slider(item)
-    if item.kind == "number":
-        return optional_number(label, "empty = default")
-    if item.kind == "feature":
-        return feature_picker(fields["model"], label)
-    if item.kind == "bool":
-        return gr.Checkbox(item.default, label=label)
-    if item.kind == "choice":
-        return gr.Dropdown(list(item.choices), value=item.default, label=label)
-    return gr.Textbox(item.default, label=label)
+def attached(earlier: list, role: str, item: task_registry.Input):
+    """The component a widget attaches to: the tab's model picker (role "model") or its first picture (role
+    "picture"), found by input kind among the widgets built before it (not by parameter name)."""
+    wanted = (lambda kind: kind.name == "model") if role == "model" else (lambda kind: kind.picture)
+    found = next((component for other, component in earlier if wanted(input_kinds.get(other.kind))), None)
+    if found is None:
+        raise ValueError(f"input {item.name!r} ({item.kind}) needs a {role} input declared before it")
+    return found
+
+
+def _label(item: task_registry.Input) -> str:
+    return item.label or item.name
+
+
+# The builders an input kind names (input_kinds.InputKind.widget): (item, earlier, default_model) -> component.
+BUILDERS = {
+    "model": lambda item, earlier, default: model_picker(default, _label(item)),
+    "class": lambda item, earlier, default: target_picker(attached(earlier, "model", item), item),
+    "image": lambda item, earlier, default: image_input(_label(item)),
+    "mask": lambda item, earlier, default: mask_input(attached(earlier, "picture", item), _label(item)),
+    "sketch": lambda item, earlier, default: sketch_input(_label(item)),
+    "slider": lambda item, earlier, default: slider(item),
+    "optional_number": lambda item, earlier, default: optional_number(_label(item), "empty = default"),
+    "feature": lambda item, earlier, default: feature_picker(attached(earlier, "model", item), _label(item)),
+    "checkbox": lambda item, earlier, default: gr.Checkbox(item.default, label=_label(item)),
+    "dropdown": lambda item, earlier, default: gr.Dropdown(list(item.choices), value=item.default, label=_label(item)),
+    "textbox": lambda item, earlier, default: gr.Textbox(item.default, label=_label(item)),
+}
+
+
+def widget(item: task_registry.Input, earlier: list, default_model: str):
+    """The component for one input, as its kind's entry in the input-kind table says; earlier: the tab's
+    [(Input, component)] built before it (a mask paints on the tab's picture, classes and features follow its model)."""
+    build = input_kinds.get(item.kind).widget
+    return (build if callable(build) else BUILDERS[build])(item, earlier, default_model)
 
 
 def settings(task: str, lim: limits.Limits) -> dict:

@@ -4,9 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-from .. import task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
-
-IMAGE_INPUTS = ("image", "content_image", "image_a")  # the parameter a folder task takes from each --inputs file
+from .. import input_kinds, task_registry, tasks  # noqa: F401 (tasks: importing it registers every task)
 
 
 def bulk_tasks() -> dict[str, Callable]:
@@ -15,9 +13,10 @@ def bulk_tasks() -> dict[str, Callable]:
 
 
 def folder_parameter(fn: Callable) -> str | None:
-    """The image parameter of `fn` that a folder task fills from its input files (None for generation)."""
-    params = inspect.signature(fn).parameters
-    return next((name for name in IMAGE_INPUTS if name in params), None)
+    """The input a folder task fills from its input files: the task's first input of a picture kind (input_kinds.py),
+    e.g. image, content_image or image_a; None for generation."""
+    inputs = task_registry.get(fn.__name__).inputs
+    return next((item.name for item in inputs if input_kinds.get(item.kind).picture), None)
 
 
 def default_model(fn: Callable) -> str | None:
