@@ -36,7 +36,6 @@ from typing import Callable, Hashable
 
 import torch
 
-from .constraints import make_constraint
 from .engine import Cancelled, OnStep, PGDConfig, PGDResult, pgd
 from .features import ModelOutput
 from .objectives import Objective
@@ -131,11 +130,11 @@ def pgd_batch(model, requests: list[PGDRequest], cfg: PGDConfig) -> list[PGDResu
     """Run requests as one pgd() call; each gets the PGDResult of its own samples (losses averaged over them).
 
     A request whose on_step raises Cancelled gets no more calls; the run stops once every request has
-    cancelled. L-BFGS couples the samples of a batch, so constraint "none" needs optimizer="adam" here.
+    cancelled. A constraint that couples the samples (L-BFGS's shared history) is refused.
     """
     if not requests:
         raise ValueError("pgd_batch needs at least one request")
-    if cfg.constraint == "none" and cfg.optimizer == "lbfgs":
+    if cfg.make_constraint().couples_samples:
         raise ValueError("L-BFGS couples the samples of a batch: batch unconstrained runs with optimizer='adam', "
                          "or run L-BFGS requests one by one")
     bounds = _bounds(requests)
@@ -207,7 +206,7 @@ def _start(request: PGDRequest, center: torch.Tensor, cfg: PGDConfig) -> torch.T
     if not cfg.random_start:
         return request.x0.detach().float()
     generator = torch.Generator(device=center.device).manual_seed(request.seed)
-    return make_constraint(cfg.constraint, cfg.eps, cfg.step_size, cfg.optimizer).random_start(center, generator)
+    return cfg.make_constraint().random_start(center, generator)
 
 
 def _split_objective(requests: list[PGDRequest], bounds) -> Objective:

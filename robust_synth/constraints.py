@@ -13,6 +13,9 @@ class Constraint:
     """A perturbation set: where to start, how to step, how to project back."""
 
     name = "base"
+    bounded = True          # a ball of radius eps around the centre (the recipe records eps)
+    own_optimizer = False   # True: a torch optimiser takes the steps (no step rule, schedule or CUDA graph)
+    couples_samples = False  # True: one sample's step depends on the others' (cannot share a batch)
 
     def __init__(self, eps: float, step_size: float):
         if not eps > 0:
@@ -23,6 +26,9 @@ class Constraint:
 
     def random_start(self, center: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
+
+    def bind(self, x: torch.Tensor) -> None:
+        """Start a new run on x (a constraint with optimiser state creates it here; the balls keep none)."""
 
     def step(self, x: torch.Tensor, grad: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """One descent step of length scale × step_size along the direction `grad` (the engine minimises)."""
@@ -75,6 +81,8 @@ class Unconstrained(Constraint):
 
     name = "none"
     OPTIMIZERS = ("lbfgs", "adam")
+    bounded = False
+    own_optimizer = True
 
     def __init__(self, eps: float = float("inf"), step_size: float = 1.0, optimizer: str = "lbfgs"):
         super().__init__(eps=float("inf"), step_size=step_size)
@@ -83,6 +91,11 @@ class Unconstrained(Constraint):
         self.optimizer_name = optimizer
         self._opt = None
         self._param = None
+
+    @property
+    def couples_samples(self) -> bool:
+        """L-BFGS keeps one history over the whole batch; Adam's moments are per element."""
+        return self.optimizer_name == "lbfgs"
 
     def random_start(self, center, generator):
         u = torch.rand(center.shape, generator=generator, device=center.device, dtype=center.dtype)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from .constraints import Unconstrained, make_constraint
+from .constraints import Constraint, make_constraint
 from .step_rules import LowPass, direction_rule, step_scale
 
 # Device types where cfg.autocast switches bf16 autocast on: fast on GPUs, slower than float32 on most CPUs
@@ -35,7 +35,7 @@ class PGDConfig:
     steps: int = 60              # same source: 60 steps for class-conditional generation
     random_start: bool = False   # synthesis starts from a meaningful image, not a random point
     keep_best: bool = True       # return each sample's lowest-loss iterate, not the last one
-    optimizer: str = "lbfgs"     # step rule for constraint="none" (style transfer): "lbfgs" | "adam"
+    optimizer: str = "lbfgs"     # the optimiser of a constraint that takes its own steps ("none"): "lbfgs" | "adam"
     autocast: bool = True        # bf16 autocast on CUDA (ignored on CPU, where float32 is faster)
     cuda_graph: bool = False     # on CUDA, replay each step as one captured CUDA graph (static shapes; opt-in)
     score_last: bool = True      # a no-grad forward scores the last iterate; training attacks (keep_best off) skip it
@@ -52,10 +52,13 @@ class PGDConfig:
         if not 0 <= self.grad_blur <= MAX_GRAD_BLUR:
             raise ValueError(f"grad_blur must be between 0 and {MAX_GRAD_BLUR} pixels, got {self.grad_blur!r}")
         direction_rule(self.step_rule), step_scale(self.schedule, 0, 1)  # validate the names
-        if self.constraint == "none" and not self.plain:
+        if self.make_constraint().own_optimizer and not self.plain:  # make_constraint validates the rest
             raise ValueError(f"step_rule {self.step_rule!r} and schedule {self.schedule!r} need a constraint: with "
-                             f"constraint='none' the optimizer ({self.optimizer!r}) takes the steps")
-        make_constraint(self.constraint, self.eps, self.step_size, self.optimizer)  # validates the rest
+                             f"constraint={self.constraint!r} the optimizer ({self.optimizer!r}) takes the steps")
+
+    def make_constraint(self) -> Constraint:
+        """A fresh constraint object of these settings (one per run: it may hold optimiser state)."""
+        return make_constraint(self.constraint, self.eps, self.step_size, self.optimizer)
 
     @property
     def plain(self) -> bool:
@@ -132,7 +135,7 @@ class _GraphedStep:
 
 def _make_step(model, objective, constraint, cfg, center, x):
     """The step function; a captured CUDA graph when asked for and possible (constrained, the plain rule)."""
-    if cfg.cuda_graph and x.is_cuda and cfg.plain and not isinstance(constraint, Unconstrained):
+    if cfg.cuda_graph and x.is_cuda and cfg.plain and not constraint.own_optimizer:
         return _GraphedStep(_eager_step(model, objective, constraint, cfg, center, x, cache=False), x)
     return _eager_step(model, objective, constraint, cfg, center, x)
 
@@ -152,14 +155,13 @@ def pgd(model, x0: torch.Tensor, objective, cfg: PGDConfig = PGDConfig(), *, cen
     """
     if x0.dim() != 4:
         raise ValueError(f"x0 must be a (B, C, H, W) batch, got shape {tuple(x0.shape)}")
-    constraint = make_constraint(cfg.constraint, cfg.eps, cfg.step_size, cfg.optimizer)
+    constraint = cfg.make_constraint()
     center = (x0 if center is None else center).detach().float()
     x = x0.detach().float().clamp(0, 1)
     if cfg.random_start:
         x = constraint.random_start(center, generator)
     x = constraint.project(x, center)
-    if isinstance(constraint, Unconstrained):
-        constraint.bind(x)
+    constraint.bind(x)
     step_fn = _make_step(model, objective, constraint, cfg, center, x)
 
     best_x, best_loss = x.clone(), torch.full((x.shape[0],), float("inf"), device=x.device)

@@ -50,6 +50,9 @@ class Task:
     presets: tuple  # (ImageNet Preset, CIFAR-10 Preset or None), as tasks/settings.start() chooses between them
     examples: tuple[dict, ...] = ()  # app examples: image inputs as paths under examples/, run on the embedded model
     model_images: Callable[[dict, int], int] | None = None  # model-size images a run optimises (else n, frames or 1)
+    # The side (px) of each successive pgd() stage a run works at, from the inputs and the model's side (for the
+    # ZeroGPU estimate; else one stage at the model's side): a task that does not work at the model's size says so.
+    work_sides: Callable[[dict, int], list[int]] | None = None
     order: int = 100  # position of its tab in the app (then by name)
     settings: tuple[str, ...] = field(default=SETTINGS)
 
@@ -63,6 +66,10 @@ class Task:
     def default_steps(self, side: int) -> int:
         """The PGD steps a run on a model of input size `side` takes when the caller leaves steps out."""
         return choose_preset(side, *self.presets)[0].steps
+
+    def sides_per_run(self, values: dict, side: int) -> list[int]:
+        """The side of each stage a run with these inputs optimises at, on a model of input size `side`."""
+        return [side] if self.work_sides is None else self.work_sides(values, side)
 
     def images_per_run(self, values: dict, side: int) -> int:
         """How many model-size images a run with these inputs optimises (for the ZeroGPU estimate)."""

@@ -200,3 +200,15 @@ def test_cli_parses_lists_and_numbers():
                                       "--pyramid", "256", "512", "--preserve-colors", "true"])
     assert args.style_image == ["a.png", "b.png"] and args.style_weights == [2.0, 1.0]
     assert args.pyramid == [256, 512] and args.preserve_colors is True and args.size is None
+
+
+def test_the_gpu_estimate_scales_with_the_pixels_style_transfer_processes():
+    """Catches the ZeroGPU estimate charging a 32-px model's side for a run that works at 256 px or more."""
+    from robust_synth.app import gpu
+    from robust_synth.architectures import get_architecture
+    from robust_synth.models import get_spec
+    spec = get_spec("cifar10-resnet-l2-0.5")
+    default = gpu.work_seconds("style_transfer", {"size": ""}, spec)  # max(32, 256) px, 100 L-BFGS steps
+    assert default == pytest.approx(100 * 256 ** 2 * get_architecture(spec.arch).cost / gpu.PIXEL_STEPS_PER_SECOND)
+    assert gpu.work_seconds("style_transfer", {"size": "512"}, spec) == pytest.approx(4 * default)
+    assert gpu.work_seconds("style_transfer", {"size": "1024"}, spec) == pytest.approx(20 * default)  # 512 + 1024

@@ -33,15 +33,17 @@ def load_seconds(spec: models.ModelSpec | None) -> float:
 
 
 def work_seconds(task: str, values: dict, spec: models.ModelSpec | None) -> float:
-    """The PGD work: steps x pixels x images (x2 with the comparison) at the architecture's cost per pixel-step."""
+    """The PGD work: steps x pixels x images at the architecture's cost per pixel-step, the pixels those of each stage
+    the task works at (Task.sides_per_run: the model's side, or e.g. style transfer's output size and pyramid)."""
     input_side = spec.input_size if spec else 224
-    side = _known_number(values.get("size"), "size") or input_side
-    counts = {name: _known_number(values.get(name), name) for name in ("n", "frames", "factor")}
+    counts = {name: _known_number(values.get(name), name) for name in ("n", "frames", "factor", "size")}
     declared = task_registry.get(task)
-    images = declared.images_per_run({**values, **counts}, input_side)
+    known = {**values, **counts}
+    images = declared.images_per_run(known, input_side)
+    pixels = sum(side * side for side in declared.sides_per_run(known, input_side))
     steps = _known_number(values.get("steps"), "steps") or declared.default_steps(input_side)
     cost = get_architecture(spec.arch).cost if spec else 1.0  # the architecture record's cost per pixel-step
-    return steps * side * side * images * cost / PIXEL_STEPS_PER_SECOND
+    return steps * pixels * images * cost / PIXEL_STEPS_PER_SECOND
 
 
 def _run_seconds(task: str, values: dict, model: str | None) -> float:

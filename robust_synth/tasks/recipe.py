@@ -51,7 +51,7 @@ def run_recipe(run, result: PGDResult, metrics: dict, params: dict) -> dict:
     return {
         "task": run.task, "model": run.model.name,
         "params": jsonable({**run.params, **params, "steps": cfg.steps,
-                            "eps": None if cfg.constraint == "none" else cfg.eps,
+                            "eps": cfg.eps if cfg.make_constraint().bounded else None,
                             "step_size": cfg.step_size, "defaults": run.defaults}),
         "seed": run.seed, "weights_sha256": getattr(run.model, "weights_sha256", None),
         "version": __version__, "elapsed_s": round(time.perf_counter() - run.started, 3),

@@ -71,7 +71,8 @@ class Run:
         center = None if center is None else center.to(self.device)
         batch = limits.current().batch_images
         try:
-            if (batch > 1 or batcher_overridden()) and net is None and self.cfg.constraint != "none":  # share a batch
+            shareable = net is None and not self.cfg.make_constraint().couples_samples
+            if (batch > 1 or batcher_overridden()) and shareable:  # share a batch with concurrent runs
                 request = PGDRequest(x0.to(self.device), objective, center, seed=self.seed, on_step=on_step)
                 return shared_pgd_batcher(batch).submit((self.model, self.cfg), request)
             return pgd(net or self.model, x0.to(self.device), objective, self.cfg, center=center, on_step=on_step)

@@ -11,15 +11,14 @@ from .run import Run
 
 
 def start(task: Callable, model, *, seed, steps, eps, step_size, callback=None, n=None, frames=None,
-          preset: Preset | None = None, constraint: str = "l2", grad_blur: float | None = None, **params) -> Run:
+          preset: Preset | None = None, grad_blur: float | None = None, engine: dict | None = None, **params) -> Run:
     """Validate the common parameters, load the model, fill unset eps / step_size / steps from the task's presets.
 
     task: the task function itself (its registered name is the function's name, so the recipe cannot name another).
-    callback: the task layer's progress callback(step, total, x) (tasks/run.py). preset: this run's defaults instead
-    of the registry's (a task whose defaults depend on another input). grad_blur: the gradient low-pass in pixels
-    (None: the preset's; see PGDConfig). constraint="none" (style transfer): no L2 ball, so eps is unused and the
-    defaults are not scaled with the side; the optimizer and autocast then come from params["optimizer"] and
-    params["autocast"].
+    callback: the task layer's progress callback(step, total, x) (tasks/run.py). preset: this run's own defaults,
+    used as given instead of the registry's presets chosen and scaled for the model's side (a task whose defaults
+    depend on another input). grad_blur: the gradient low-pass in pixels (None: the preset's; see PGDConfig).
+    engine: further PGDConfig fields the task fixes (e.g. its constraint and optimizer), not recorded as parameters.
     """
     if seed is None:
         raise ValueError("seed must be an integer between 0 and 2**32 - 1, got None")
@@ -27,16 +26,14 @@ def start(task: Callable, model, *, seed, steps, eps, step_size, callback=None, 
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, total, x), got {type(callback).__name__}")
     model = resolve_model(model)
-    presets = (preset, None) if preset is not None else task_registry.get(task.__name__).presets
-    defaults, rule = (presets[0], "task default") if constraint == "none" else \
-        choose_preset(model.input_size, *presets)
-    engine = {k: params.pop(k) for k in ("optimizer", "autocast") if k in params}
-    cfg = PGDConfig(constraint=constraint, eps=float(eps if eps is not None else defaults.eps),
+    defaults, rule = (preset, "task default") if preset is not None else \
+        choose_preset(model.input_size, *task_registry.get(task.__name__).presets)
+    cfg = PGDConfig(eps=float(eps if eps is not None else defaults.eps),
                     step_size=float(step_size if step_size is not None else defaults.step_size),
                     steps=int(steps if steps is not None else defaults.steps),
                     grad_blur=float(grad_blur if grad_blur is not None else defaults.grad_blur),
-                    step_rule=defaults.step_rule, schedule=defaults.schedule, **engine)
-    extra = {k: v for k, v in {"n": n, "frames": frames, **engine}.items() if v is not None}
+                    step_rule=defaults.step_rule, schedule=defaults.schedule, **(engine or {}))
+    extra = {k: v for k, v in {"n": n, "frames": frames}.items() if v is not None}
     if grad_blur is not None or cfg.grad_blur:  # asked for (even 0: a replay must not take the preset's) or in use
         extra["grad_blur"] = cfg.grad_blur
     if not cfg.plain:

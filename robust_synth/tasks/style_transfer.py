@@ -197,6 +197,13 @@ def _final_image(x: torch.Tensor, content: Image.Image, preserve_colors: bool) -
     return _to_image(st.with_content_chrominance(st.luminance(_to_array(image)), original))
 
 
+def work_sides(values: dict, side: int) -> list[int]:
+    """The long side of each pyramid level a run optimises at (its `steps` steps each): up to `size`, by default
+    max(the model's side, MIN_DEFAULT_SIZE); the app's ZeroGPU estimate counts them as squares, an upper bound."""
+    size = values.get("size") or max(side, MIN_DEFAULT_SIZE)
+    return st.pyramid_levels(int(size), values.get("pyramid"))
+
+
 def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_model=None, style_weights=None,
                    size=None, steps=None, optimizer="lbfgs", init="content", content_weight=CONTENT_WEIGHT,
                    style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, style_scale=1.0, style_layers=None,
@@ -222,14 +229,15 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
         raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
     # float32 throughout (no bf16 autocast): L-BFGS needs accurate gradients of small relative Gram errors
     run = start(style_transfer, model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback,
-                preset=PRESETS[optimizer], constraint="none", optimizer=optimizer, autocast=False)
+                preset=PRESETS[optimizer], engine={"constraint": "none", "optimizer": optimizer, "autocast": False})
     run.model = style_net = st.with_avg_pool(run.model)
     content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model,
                                                                                      device=run.device))
     style_layers, content_layer, layer_w = _resolve(style_net, content_net, optimizer, init, style_layers,
                                                     content_layer, layer_weights)
     levels = _levels(style_net, size, pyramid, style_scale)
-    params = {"content_model": content_net.name, "style_weights": blend, "size": levels[-1], "init": init,
+    params = {"optimizer": optimizer, "autocast": False, "content_model": content_net.name, "style_weights": blend,
+              "size": levels[-1], "init": init,
               "content_weight": float(content_weight), "style_weight": float(style_weight),
               "tv_weight": float(tv_weight), "style_scale": float(style_scale), "style_layers": list(style_layers),
               "content_layer": content_layer, "layer_weights": layer_w, "preserve_colors": bool(preserve_colors),
@@ -262,6 +270,7 @@ register(Task("style_transfer", style_transfer, "Style transfer",
                       Input("preserve_colors", "bool", "preserve the content's colours"),
                       Input("match_histogram", "bool", "match the style's colour histogram first", app=False),
                       Input("pyramid", "text", "coarse-to-fine long sides", many=True, type=int, app=False)),
+              work_sides=work_sides,
               presets=(PRESETS["lbfgs"], None), order=100,  # the default optimizer's (start() picks per run)
               examples=({"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg"},
                         {"content_image": "photos/astronaut.jpg", "style_image": "styles/swirl.jpg"})))
