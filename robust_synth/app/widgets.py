@@ -97,7 +97,7 @@ def widget(item: registry.Input, fields: dict, default_model: str):
     """The component for one input; masks paint on the tab's image, classes and features follow its model."""
     label = item.label or item.name
     if item.kind == "model":
-        return model_picker(default_model, label)
+        return model_picker(p.tab_model(item.default, default_model), label)
     if item.kind == "class":
         return target_picker(fields["model"], item)
     if item.kind == "image":
