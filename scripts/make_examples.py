@@ -1,11 +1,16 @@
-"""Write the app's example images to examples/: scikit-image photos plus masks, sketches and textures drawn here."""
+"""Write the app's example images to examples/: scikit-image photos plus masks, sketches and textures drawn here.
+
+Every tab's first example is small (SMALL px, the object filling the frame): the embedded CIFAR-10 models see 32 px,
+so they can act on it near their own scale; the 224-px ones are the second examples, for the ImageNet models.
+original_of() gives the picture a small example was shrunk from (benchmarks/examples.py scores against it).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import skimage.data
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from skimage.feature import canny
 
 SIZE = 224  # the ImageNet models' input size; the CIFAR models downsample
@@ -19,23 +24,45 @@ def center_square(img: Image.Image, size: int = SIZE) -> Image.Image:
     return img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
 
 
-LOW_RES = 64  # super-resolution examples: small inputs, so 4x (256 px) stays quick on a CPU
+SMALL = 64  # the first examples' side: twice the embedded models' 32 px
+MOTORCYCLE_BOX = (110, 0, 610, 500)  # the square of skimage's stereo_motorcycle (left view) the bike fills
+EYE_HOLE = (16, 22, 23, 29)  # an 8x8 hole over the left eye of chelsea-64
+
+
+def photo(name: str) -> Image.Image:
+    data = getattr(skimage.data, name)()
+    return Image.fromarray(data[0] if isinstance(data, tuple) else data).convert("RGB")  # a stereo pair: left
+
+
+def original_of(path) -> Image.Image:
+    """The picture a small photo example was shrunk from (2x its side, Pillow bicubic): the reference of the
+    examples benchmark's super-resolution score."""
+    name = Path(path).stem.removesuffix(f"-{SMALL}")
+    if name == "motorcycle":
+        return photo("stereo_motorcycle").crop(MOTORCYCLE_BOX).resize((2 * SMALL, 2 * SMALL), Image.LANCZOS)
+    return center_square(center_square(photo(name)), 2 * SMALL)
 
 
 def photos() -> dict[str, Image.Image]:
-    images = {name: center_square(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
-              for name in ("chelsea", "astronaut", "coffee", "rocket")}
-    images.update({f"{name}-{LOW_RES}": center_square(images[name], LOW_RES) for name in ("chelsea", "coffee")})
+    images = {name: center_square(photo(name)) for name in ("chelsea", "astronaut", "coffee", "rocket")}
+    images.update({f"{name}-{SMALL}": original_of(name).resize((SMALL, SMALL), Image.BICUBIC)
+                   for name in ("chelsea", "coffee", "motorcycle")})
     return images
+
+
+def square_mask(side: int, box: tuple[int, int, int, int]) -> Image.Image:
+    mask = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(mask).rectangle(box, fill=255)
+    return mask
 
 
 def masks() -> dict[str, Image.Image]:
     """White = missing pixels, as the inpainting and feature-painting tabs expect."""
-    square = Image.new("L", (SIZE, SIZE), 0)
-    ImageDraw.Draw(square).rectangle((SIZE // 4, SIZE // 4, 3 * SIZE // 4, 3 * SIZE // 4), fill=255)
-    stripe = Image.new("L", (SIZE, SIZE), 0)
-    ImageDraw.Draw(stripe).rectangle((0, SIZE // 3, SIZE, 2 * SIZE // 3), fill=255)
-    return {"square": square, "stripe": stripe}
+    return {"square": square_mask(SIZE, (SIZE // 4, SIZE // 4, 3 * SIZE // 4, 3 * SIZE // 4)),
+            "stripe": square_mask(SIZE, (0, SIZE // 3, SIZE, 2 * SIZE // 3)),
+            f"square-{SMALL}": square_mask(SMALL, (SMALL // 4, SMALL // 4, 3 * SMALL // 4 - 1, 3 * SMALL // 4 - 1)),
+            f"eye-{SMALL}": square_mask(SMALL, EYE_HOLE)}
+
 
 
 def edges_to_sketch(gray: np.ndarray, sigma: float) -> Image.Image:
@@ -56,10 +83,22 @@ def ship_drawing() -> Image.Image:
     return img
 
 
+def small_outline(silhouette: np.ndarray, side: int = SMALL, width: int = 2) -> Image.Image:
+    """A filled silhouette's outline, `width` px wide, on a white side x side square (the shape fit with a margin)."""
+    shape = Image.fromarray(silhouette.astype(np.uint8) * 255)
+    shape.thumbnail((side - 4, side - 4), Image.LANCZOS)
+    canvas = Image.new("L", (side, side), 0)
+    canvas.paste(shape, ((side - shape.width) // 2, (side - shape.height) // 2))
+    inside = canvas.point(lambda v: 255 if v > 127 else 0)
+    ring = ImageChops.subtract(inside.filter(ImageFilter.MaxFilter(2 * width + 1)), inside)
+    return ImageChops.invert(ring).convert("RGB")
+
+
 def sketches() -> dict[str, Image.Image]:
-    horse = skimage.data.horse().astype(float)  # a filled silhouette; its outline is the sketch
+    horse = skimage.data.horse()  # True = background; the silhouette's outline is the sketch
     cat = skimage.data.chelsea().mean(axis=2) / 255
-    return {"horse": edges_to_sketch(horse, 1.0), "cat": edges_to_sketch(cat, 3.0), "ship": ship_drawing()}
+    return {"horse": edges_to_sketch(horse.astype(float), 1.0), "cat": edges_to_sketch(cat, 3.0),
+            "ship": ship_drawing(), f"horse-{SMALL}": small_outline(~horse)}
 
 
 def swirl_texture() -> Image.Image:

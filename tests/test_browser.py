@@ -330,7 +330,8 @@ def test_stop_returns_the_best_result_so_far(page):
         const link = document.querySelector("#share-invert a[href*='?result=']");
         return link && link.getAttribute("href") !== before;
     }""", arg=[before], timeout=RUN_TIMEOUT_MS)
-    assert "Stopped early" in page.locator("#share-invert").inner_text()
+    page.wait_for_function("() => document.querySelector('#notes-invert').innerText.includes('Stopped early')")
+    assert "before the stop button ended it" in page.locator("#notes-invert").inner_text()
     assert error_toasts(page) == []
     page.wait_for_function("() => document.querySelector('#stop-invert').disabled")
     src = shown_images(page, "#gallery-invert")[0]["src"]

@@ -26,6 +26,17 @@ def default_model() -> str:
     return PREFERRED_MODELS[-1]
 
 
+def tab_model(task_default: str | None, app_default: str) -> str:
+    """The model a tab starts with and runs its examples on: the task's own default network (style transfer's: the
+    robust VGG that benchmarks/style.py ranks first) where it is usable and of the app default's dataset, else the
+    app's default."""
+    if not task_default or task_default == app_default or task_default not in models.REGISTRY:
+        return app_default
+    spec = models.get_spec(task_default)
+    usable = models.is_available(spec) and spec.dataset == models.get_spec(app_default).dataset
+    return task_default if usable else app_default
+
+
 NORMS = {"l2": "L2", "linf": "L∞"}
 AVAILABILITY_ORDER = ("embedded", "cached", "downloadable", "unavailable offline", "missing")  # usable first
 SOURCES = {"embedded": "embedded", "hub": "Hugging Face Hub", "torchvision": "torchvision", "url": "publisher's URL"}

@@ -64,16 +64,23 @@ def share_markdown(recipe) -> str:
     if not recipe or not recipe.get("share_url"):
         return ""
     url = recipe["share_url"]
-    stopped = " Stopped early: the best result so far." if recipe.get("cancelled") else ""
-    return f"**Share:** [{url}]({url}) (reopens this result with its settings).{stopped}"
+    return f"**Share:** [{url}]({url}) (reopens this result with its settings)."
+
+
+def stop_notes(recipe: dict) -> list[str]:
+    """A sentence for each run of the result (its own and the compared standard model's) that ended early."""
+    runs = [recipe, *([recipe["comparison"]] if recipe.get("comparison") else [])]
+    return [f"**Stopped early:** {run['model']} ran {run['metrics'].get('steps_run', '?')} of "
+            f"{run['params'].get('steps', '?')} steps before the {run.get('stopped_by') or 'stop'} ended it; the "
+            "best result so far is shown." for run in runs if run.get("cancelled")]
 
 
 def result_notes(recipe) -> str:
-    """What the page says about a run besides its images: the probabilities it changed, what the app did to the
-    input pictures."""
+    """What the page says about a run besides its images: runs ended early, the probabilities it changed, what the
+    app did to the input pictures."""
     if not recipe:
         return ""
-    return "\n\n".join(filter(None, [changes.probability_note(recipe),
+    return "\n\n".join(filter(None, [*stop_notes(recipe), changes.probability_note(recipe),
                                       *v.preparation_notes(recipe.get("input_preparation"))]))
 
 
@@ -179,7 +186,9 @@ def first_image(task: task_registry.Task) -> task_registry.Input | None:
 
 
 def example_rows(task: task_registry.Task, model: str) -> tuple[list, list[str]]:
-    """The declaration's examples as gr.Examples rows (image paths under examples/, the embedded model)."""
+    """The declaration's examples as gr.Examples rows (image paths under examples/; the embedded model, or the task's
+    own default network where it has one)."""
+    model = p.tab_model(task.input("model").default, model)
     rows = [{"model": model, **row} if "model" not in row else row for row in task.examples]
     names = list(dict.fromkeys(name for row in rows for name in row))  # every input some example sets
     kinds = {i.name: i.kind for i in task.inputs}

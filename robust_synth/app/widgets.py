@@ -109,7 +109,7 @@ def _label(item: task_registry.Input) -> str:
 
 # The builders an input kind names (input_kinds.InputKind.widget): (item, earlier, default_model) -> component.
 BUILDERS = {
-    "model": lambda item, earlier, default: model_picker(default, _label(item)),
+    "model": lambda item, earlier, default: model_picker(p.tab_model(item.default, default), _label(item)),
     "class": lambda item, earlier, default: target_picker(attached(earlier, "model", item), item),
     "image": lambda item, earlier, default: image_input(_label(item)),
     "mask": lambda item, earlier, default: mask_input(attached(earlier, "picture", item), _label(item)),

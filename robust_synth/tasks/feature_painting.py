@@ -96,4 +96,5 @@ register(Task("paint_features", paint_features, "Paint features",
                       Input("mask", "mask", "paint where the feature should appear"),
                       Input("feature", "feature", "feature (representation index)")),
               presets=(IMAGENET, None), order=60,
-              examples=({"image": "photos/coffee.jpg", "mask": "masks/square.png", "feature": 3},)))
+              examples=({"image": "photos/coffee-64.jpg", "mask": "masks/square-64.png", "feature": 3},
+                        {"image": "photos/coffee.jpg", "mask": "masks/square.png", "feature": 3})))

@@ -107,5 +107,6 @@ register(Task("inpaint", inpaint, "Inpaint",
                       Input("target", "class", "target class (empty = predicted)"),
                       Input("start_fill", "choice", "start from (mean: as the paper)", choices=tuple(STARTS))),
               presets=(IMAGENET, CIFAR), order=20,
-              examples=({"image": "photos/chelsea.jpg", "mask": "masks/square.png", "target": "cat"},
+              examples=({"image": "photos/chelsea-64.jpg", "mask": "masks/eye-64.png", "target": "cat"},
+                        {"image": "photos/chelsea.jpg", "mask": "masks/square.png", "target": "cat"},
                         {"image": "photos/rocket.jpg", "mask": "masks/stripe.png", "target": ""})))

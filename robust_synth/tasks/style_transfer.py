@@ -23,7 +23,7 @@ from ..task_registry import Input, Task, register
 from .. import style as st
 from .settings import start
 
-DEFAULT_MODEL = "cifar10-resnet-l2-0.5"
+DEFAULT_MODEL = "cifar10-vgg-l2-0.5"
 MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
 # Defaults per optimizer (unconstrained: eps is not used). Steps measured: L-BFGS loss at 100 steps is below Adam's
 # at 150 (128 px). Fewer L-BFGS steps were tried for speed (benchmarks/defaults.py, docs/tabs.md) and kept out: at 50
@@ -272,5 +272,6 @@ register(Task("style_transfer", style_transfer, "Style transfer",
                       Input("pyramid", "text", "coarse-to-fine long sides", many=True, type=int, app=False)),
               work_sides=work_sides,
               presets=(PRESETS["lbfgs"], None), order=100,  # the default optimizer's (start() picks per run)
-              examples=({"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg"},
+              examples=({"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg", "size": 128},
+                        {"content_image": "photos/chelsea.jpg", "style_image": "styles/mosaic.jpg"},
                         {"content_image": "photos/astronaut.jpg", "style_image": "styles/swirl.jpg"})))

@@ -45,5 +45,6 @@ register(Task("translate", translate, "Translate", "Image-to-image translation: 
               inputs=(Input("model", "model"), Input("image", "image", "source image"),
                       Input("target", "class", "target class")),
               presets=(IMAGENET, None), order=40,
-              examples=({"image": "photos/chelsea.jpg", "target": "dog"},
+              examples=({"image": "photos/chelsea-64.jpg", "target": "dog"},
+                        {"image": "photos/chelsea.jpg", "target": "dog"},
                         {"image": "photos/rocket.jpg", "target": "ship"})))
