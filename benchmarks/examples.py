@@ -18,7 +18,7 @@ figure per side and which side did the task better:
 - inpaint: PSNR inside the hole against the picture the example was made from; super_resolve: PSNR (and SSIM)
   against the original the example was shrunk from (scripts/make_examples.py), with bicubic beside them;
 - style_transfer: the style (Gram) loss of the result in a fixed random-filter VGG-19 (benchmarks/style.py's judge);
-- visualize_feature, feature_paint: no independent test of success exists; the figure is the share of the result's
+- visualize_feature, paint_features: no independent test of success exists; the figure is the share of the result's
   energy at the pixel scale (lower: less noise-like), labelled as such.
 --set changes one input of one task's example (e.g. --set refine.eps=2) to try a setting before making it default.
 Needs ../shared/data/cifar10-jpeg.tar.gz only when the judge is not cached yet (training it takes ~30 min on 2 cores).
@@ -176,7 +176,7 @@ MEASURES = {
     "super_resolve": ("PSNR vs the original", sr_psnr, True),
     "style_transfer": ("judge style (Gram) loss", style_loss, False),
     "visualize_feature": ("pixel-scale energy share (not success)", pixel_noise_share, False),
-    "feature_paint": ("pixel-scale energy share (not success)", pixel_noise_share, False),
+    "paint_features": ("pixel-scale energy share (not success)", pixel_noise_share, False),
 }
 
 

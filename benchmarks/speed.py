@@ -29,7 +29,7 @@ import robustness_compat as compat  # noqa: E402
 from robust_synth import PGDConfig, load_model, objectives, pgd  # noqa: E402
 from robust_synth.architectures import build  # noqa: E402
 from robust_synth.features import RobustModel  # noqa: E402
-from robust_synth.models import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from robust_synth.catalog import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 INPAINT_WEIGHT = 10.0  # λ of the inpainting loss (Santurkar et al. 2019)
 

@@ -30,7 +30,8 @@ from robust_synth import style as st  # noqa: E402
 from robust_synth.architectures import build  # noqa: E402
 from robust_synth.features import RobustModel  # noqa: E402
 from robust_synth.image import load_image, to_tensor  # noqa: E402
-from robust_synth.models import IMAGENET_MEAN, IMAGENET_STD, get_spec, is_available, load_model  # noqa: E402
+from robust_synth.catalog import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from robust_synth.models import get_spec, is_available, load_model  # noqa: E402
 from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleContentNet, build_losses,  # noqa: E402
                                                measure, style_transfer)
 
