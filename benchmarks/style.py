@@ -30,6 +30,7 @@ from robust_synth import style as st  # noqa: E402
 from robust_synth.architectures import build  # noqa: E402
 from robust_synth.features import RobustModel  # noqa: E402
 from robust_synth.image import load_image, to_tensor  # noqa: E402
+from robust_synth.architectures import VGG_STYLE  # noqa: E402
 from robust_synth.catalog import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from robust_synth.models import get_spec, is_available, load_model  # noqa: E402
 from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleContentNet, build_losses,  # noqa: E402
@@ -90,7 +91,7 @@ def judge_losses(judge: RobustModel, result: Image.Image, content: Image.Image, 
     size = max(result.size)
     content_x = to_tensor(content.resize(result.size, Image.Resampling.LANCZOS)).to(device)
     style_x = to_tensor(style.resize(st.fit_long_side(*style.size, size), Image.Resampling.LANCZOS)).to(device)
-    net, preset = StyleContentNet(judge, judge), st.VGG_PRESET
+    net, preset = StyleContentNet(judge, judge), VGG_STYLE
     weights = st.layer_weight_map(preset.style, None)
     style_obj, content_obj = build_losses(net, content_x, [style_x], [1.0], preset.style, preset.content, weights)
     return measure(net, to_tensor(result).to(device), style_obj, content_obj)
