@@ -2,6 +2,8 @@
 
 The app (offline: the embedded CIFAR-10 pair) in Debian's chromium, headless: the Generate tab's first example run,
 then Compare across robustness, so the page shows the tab strip, the robustness ladder, the results and the strip.
+--every-tab DIR instead runs every tab's first example at its defaults with Compare on and saves each tab's page
+(down to its comparison) as DIR/<task>.png: what a visitor sees of each tab's robust-vs-standard contrast.
 """
 import argparse
 import sys
@@ -15,6 +17,7 @@ import pytest  # noqa: E402
 from huggingface_hub import constants as hub_constants  # noqa: E402
 
 import app_server  # noqa: E402
+from robust_synth import task_registry  # noqa: E402
 from test_browser import (CHROMIUM, CHROMIUM_ARGS, error_toasts, load_first_example, open_app,  # noqa: E402
                           open_tab, run_and_wait, run_ladder_and_wait, sync_api)
 
@@ -36,9 +39,27 @@ def take(page, out: Path) -> None:
     page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": WIDTH, "height": int(bottom) + 12})
 
 
+def take_every_tab(page, folder: Path) -> None:
+    """Each tab's first example at its defaults with Compare on, the page saved down to the comparison."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for task in task_registry.all_tasks():
+        load_first_example(open_tab(page, task.title))
+        page.click(f"#compare-{task.name} input")
+        run_and_wait(page, task.name)
+        page.wait_for_function("(t) => document.querySelectorAll(`#comparison-${t} img`).length > 0", arg=task.name)
+        page.wait_for_function("() => [...document.images].every(img => img.complete)")
+        bottom = page.evaluate(f"() => document.querySelector('#comparison-{task.name}').getBoundingClientRect()"
+                               ".bottom + window.scrollY")
+        page.screenshot(path=str(folder / f"{task.name}.png"), full_page=True,
+                        clip={"x": 0, "y": 0, "width": WIDTH, "height": int(bottom) + 12})
+        page.click(f"#compare-{task.name} input")
+        print(folder / f"{task.name}.png", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--every-tab", type=Path, metavar="DIR", help="one page per tab, Compare on, into DIR")
     args = parser.parse_args()
     if CHROMIUM is None or sync_api is None:
         sys.exit("needs Debian's chromium (apt-get install chromium) and playwright (requirements-dev.txt)")
@@ -50,10 +71,11 @@ def main() -> None:
             try:
                 page = open_app(browser, url)
                 page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-                take(page, args.out)
+                take_every_tab(page, args.every_tab) if args.every_tab else take(page, args.out)
             finally:
                 browser.close()
-    print(args.out)
+    if not args.every_tab:
+        print(args.out)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,40 @@ def test_compare_pairs_every_image_only_when_on_and_the_share_link_reopens_the_p
     text_field(page, "generate-steps").fill("")
 
 
+@pytest.mark.parametrize("task, title, typed", TABS, ids=[t[0] for t in TABS])
+def test_every_tab_runs_its_first_example_with_compare_on(page, task, title, typed):
+    """Issue 26: every tab's first example with Compare on shows no error, pairs every image of the run with the
+    standard model's, and leads with the image app.result_sharing.model_image_leads says."""
+    panel = open_tab(page, title)
+    load_first_example(panel)
+    open_settings(page, task)
+    for name, value in typed.items():
+        text_field(page, f"{task}-{name}").fill(value)
+    page.click(f"#compare-{task} input")
+    try:
+        share = run_and_wait(page, task)
+        gallery = shown_images(page, f"#gallery-{task}")
+        page.wait_for_function("([s, n]) => document.querySelectorAll(s + ' img').length === n",
+                               arg=[f"#comparison-{task}", 2 * len(gallery)])
+        pairs = shown_images(page, f"#comparison-{task}")
+        assert_whole_and_enlarged(pairs, f"{task} robust | standard")
+        shown = pixels_at(pairs)
+        differ = [not np.array_equal(robust, standard) for robust, standard in zip(shown[::2], shown[1::2])]
+        assert all(differ[1:-1] if task == "interpolate" else differ), differ  # interpolation's ends: the photos
+        with Image.open(io.BytesIO(png_at(gallery[0]["src"]))) as png:
+            recipe = json.loads(png.text[results.RECIPE_KEY])
+        assert recipe["comparison"]["model"] == models.STANDARD_COUNTERPART[recipe["model"]]
+        if recipe.get("model_resolution"):
+            lead_is_model = results_view.model_image_leads(recipe)
+            assert recipe["shown_first"] == ("model resolution" if lead_is_model else "full size")
+        assert share and error_toasts(page) == []
+        screenshot(page, f"compare-{task}")
+    finally:
+        page.click(f"#compare-{task} input")
+        for name in typed:
+            text_field(page, f"{task}-{name}").fill("")
+
+
 def test_refine_shows_the_probabilities_before_and_after_and_the_change_amplified(page):
     """Catches a Refine result that looks like its input with nothing saying what changed: the probability of the
     class before -> after for both models, and both changes amplified by one captioned factor."""
