@@ -33,8 +33,8 @@ from robust_synth.image import load_image, to_tensor  # noqa: E402
 from robust_synth.architectures import VGG_STYLE  # noqa: E402
 from robust_synth.catalog import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from robust_synth.models import get_spec, is_available, load_model  # noqa: E402
-from robust_synth.tasks.style_transfer import (STYLE_WEIGHT, TV_WEIGHT, StyleContentNet, build_losses,  # noqa: E402
-                                               measure, style_transfer)
+from robust_synth.tasks.style_settings import Layers, Weights  # noqa: E402
+from robust_synth.tasks.style_transfer import StyleContentNet, build_losses, measure, style_transfer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
@@ -92,8 +92,7 @@ def judge_losses(judge: RobustModel, result: Image.Image, content: Image.Image, 
     content_x = to_tensor(content.resize(result.size, Image.Resampling.LANCZOS)).to(device)
     style_x = to_tensor(style.resize(st.fit_long_side(*style.size, size), Image.Resampling.LANCZOS)).to(device)
     net, preset = StyleContentNet(judge, judge), VGG_STYLE
-    weights = st.layer_weight_map(preset.style, None)
-    style_obj, content_obj = build_losses(net, content_x, [style_x], [1.0], preset.style, preset.content, weights)
+    style_obj, content_obj = build_losses(net, content_x, [style_x], Weights(), Layers(preset.style, preset.content))
     return measure(net, to_tensor(result).to(device), style_obj, content_obj)
 
 
@@ -175,8 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128, help="output long side in px")
     parser.add_argument("--steps", type=int, default=60, help="L-BFGS steps per run")
-    parser.add_argument("--style-weight", type=float, default=STYLE_WEIGHT, help="the task's style weight")
-    parser.add_argument("--tv-weight", type=float, default=TV_WEIGHT, help="the task's total-variation weight")
+    parser.add_argument("--style-weight", type=float, default=Weights.style, help="the task's style weight")
+    parser.add_argument("--tv-weight", type=float, default=Weights.tv, help="the task's total-variation weight")
     parser.add_argument("--models", nargs="+", default=MODELS, help="style networks (unavailable ones are skipped)")
     parser.add_argument("--skimage-only", action="store_true", help="leave out the photos in ../shared/images/content")
     parser.add_argument("--docs", action="store_true", help="write docs/style/<painting>.jpg (skimage photos only)")

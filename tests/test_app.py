@@ -67,9 +67,6 @@ def pixels(output) -> np.ndarray:
     return np.asarray(Image.open(output[0]["image"]))
 
 
-STYLE_DEFAULT = "cifar10-vgg-l2-0.5"  # the style tab's network: the robust VGG benchmarks/style.py ranks first
-
-
 def check_result(output, task: str, model: str, size: tuple[int, int], count: int = 1) -> dict:
     """count full-size images of `size` and the model-resolution ones the recipe counts (captioned), in the order
     its shown_first says."""
@@ -211,7 +208,8 @@ def test_each_task_endpoint(client, files, api_name, inputs, size, count):
                                               "style_image") else v for k, v in inputs.items()}
     model = {} if api_name == "/style_transfer" else {"model": EMBEDDED}  # style: the endpoint's own default
     out = client.predict(**model, **args, steps="2", eps=None, step_size=None, api_name=api_name)
-    recipe = check_result(out, api_name[1:], STYLE_DEFAULT if api_name == "/style_transfer" else EMBEDDED, size, count)
+    expected = task_registry.get(api_name[1:]).input("model").default if not model else EMBEDDED  # declared default
+    recipe = check_result(out, api_name[1:], expected, size, count)
     assert recipe["params"]["steps"] == 2
 
 

@@ -8,14 +8,14 @@ import torch.nn as nn
 from skimage.color import rgb2yiq
 
 from conftest import make_tiny_model
-from robust_synth import Cancelled, objectives
+from robust_synth import Cancelled, objectives, task_registry
 from robust_synth.architectures import ARCHITECTURES, build
 from robust_synth.networks import vgg_layer_nodes
 from robust_synth.features import RobustModel
 from robust_synth.models import REGISTRY
 from robust_synth.style import preset_for, with_avg_pool
-from robust_synth.tasks.style_transfer import (StyleContentNet, build_losses, measure,
-                                               style_transfer)
+from robust_synth.tasks.style_settings import INPUTS, Colour, Layers, Optimiser, Resolution, StyleSettings, Weights
+from robust_synth.tasks.style_transfer import StyleContentNet, build_losses, measure, style_transfer
 from robust_synth.image import to_tensor
 
 
@@ -72,8 +72,8 @@ def test_style_loss_decreases_and_recipe_is_complete(tiny_model):
     net = StyleContentNet(tiny_model, tiny_model)
     preset = preset_for(tiny_model)
     content_x = to_tensor(content)
-    style_obj, content_obj = build_losses(net, content_x, [to_tensor(style)], [1.0], preset.style, preset.content,
-                                          {name: 0.25 for name in preset.style})
+    style_obj, content_obj = build_losses(net, content_x, [to_tensor(style)], Weights(),
+                                          Layers(preset.style, preset.content))
     before = measure(net, content_x, style_obj, content_obj)
     images, recipe = style_transfer(content, style, tiny_model, size=48, steps=12)
     assert recipe["metrics"]["style_loss"] < 0.7 * before["style_loss"]
@@ -134,6 +134,40 @@ def test_match_histogram_and_blended_styles_run(tiny_model):
     images, recipe = style_transfer(_content(), [_style(), _style(32)[::-1]], tiny_model, size=32, steps=2,
                                     style_weights=[3, 1], match_histogram=True, optimizer="adam")
     assert recipe["params"]["style_weights"] == [0.75, 0.25] and images[0].size == (32, 27)
+    recorded = {name: recipe["params"][name] for name in INPUTS}  # every setting, under its input's name
+    again, replayed = style_transfer(_content(), [_style(), _style(32)[::-1]], tiny_model, steps=2, **recorded)
+    assert {name: replayed["params"][name] for name in INPUTS} == recorded
+    assert np.array_equal(np.asarray(again[0]), np.asarray(images[0]))
+
+
+def test_the_groups_hold_the_defaults_and_map_every_hyper_parameter():
+    """Catches a default written twice that drifts, or a declared input the grouping adapter leaves out."""
+    task = task_registry.get("style_transfer")
+    networks_and_pictures = {"content_image", "style_image", "model", "content_model"}
+    assert set(INPUTS) == {i.name for i in task.inputs} - networks_and_pictures
+    assert StyleSettings().as_inputs() == {name: task.input(name).default for name in INPUTS}
+    settings = StyleSettings.from_inputs(style_weight=2, preserve_colors=True, pyramid=[32, 64], init="noise")
+    assert settings.weights.style == 2.0 and settings.colour.preserve_colors and settings.optimiser.init == "noise"
+    assert settings.resolution == Resolution(pyramid=(32, 64)) and settings.layers == Layers()
+    with pytest.raises(TypeError, match="unknown style-transfer settings"):
+        StyleSettings.from_inputs(colour=True)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Weights(tv=-1), "tv_weight must be a finite non-negative"),
+    (lambda: Weights(content=float("nan")), "content_weight must be a finite"),
+    (lambda: Weights(style=0), "style_weight must be positive"),
+    (lambda: Weights(blend=[1, -1]), "style_weights must be finite"),
+    (lambda: Weights(per_layer={"a": 0}), "layer_weights must be finite"),
+    (lambda: Layers(style=[]), "non-empty list"),
+    (lambda: Layers(content=3), "content_layer must be a layer name"),
+    (lambda: Colour(preserve_colors="no"), "preserve_colors must be true or false"),
+    (lambda: Resolution(style_scale=0), "style_scale"),
+    (lambda: Optimiser(init="zeros"), "init must be"),
+])
+def test_each_group_checks_its_own_values(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_pyramid_gives_the_requested_size_and_counts_steps(tiny_model):

@@ -4,7 +4,8 @@ import pkgutil
 
 from .. import task_registry
 
-PLUMBING = ("framing", "inputs", "metrics", "recipe", "regions", "resolve", "run", "settings", "windows")  # not tasks
+PLUMBING = ("framing", "inputs", "metrics", "recipe", "regions", "resolve", "run", "settings", "style_settings",
+            "windows")  # not tasks
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in PLUMBING:

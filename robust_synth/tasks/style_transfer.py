@@ -3,40 +3,26 @@
 Loss scaling: each style layer's term is the *relative* Gram error ‖G_l(x) − G_l(s)‖²_F / ‖G_l(s)‖²_F and the content
 term is mean((F(x) − F(c))²) / mean(F(c)²), so the same weights work on every network (CIFAR ResNet, ResNet-50,
 VGG) whatever its activation magnitudes. Style-layer weights and style-image blend weights are normalised to sum to 1.
+The hyper-parameters and their defaults are grouped by concern in style_settings.py.
 """
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import limits, objectives
+from .. import objectives
 from ..engine import PGDResult
 from ..features import ModelOutput, RobustModel
 from ..image import load_picture, to_pil, to_tensor
 from ..models import load_model
-from ..presets import Preset
 from ..task_registry import Input, Task, register
 from .. import style as st
 from .settings import start
+from .style_settings import INITS, PRESETS, Colour, Layers, Optimiser, Resolution, StyleSettings, Weights
 
 DEFAULT_MODEL = "cifar10-vgg-l2-0.5"
-MIN_DEFAULT_SIZE = 256   # the nets are fully convolutional (global average pool), so a 32-px CIFAR net works at 256 px
-# Defaults per optimizer (unconstrained: eps is not used). Steps measured: L-BFGS loss at 100 steps is below Adam's
-# at 150 (128 px). Fewer L-BFGS steps were tried for speed (benchmarks/defaults.py, docs/tabs.md) and kept out: at 50
-# steps benchmarks/style.py's judge rates chelsea × the 4 paintings 22 % further from the styles (0.0427 against
-# 0.0351; astronaut: 0.0506 against 0.0508), and a 128-px output or a 128 → 256 pyramid loses more. Step: L-BFGS a
-# unit step (no line search); Adam pixel units in [0,1].
-PRESETS = {"lbfgs": Preset(eps=0.0, step_size=1.0, steps=100), "adam": Preset(eps=0.0, step_size=0.02, steps=200)}
-# Weights on the normalised terms (module docstring), chosen by eye on early-epoch embedded CIFAR checkpoints at
-# 128 px, 60 L-BFGS steps: style 1 barely stylises, 30 loses the content; TV 0.5 visibly blurs, 0.1 only calms
-# the checkerboard that stride-2 convolutions leave. Re-checked on the final weights (docs/style.md).
-CONTENT_WEIGHT = 1.0
-STYLE_WEIGHT = 5.0
-TV_WEIGHT = 0.1
 
 
 class StyleContentNet:
@@ -62,20 +48,25 @@ class StyleContentNet:
 
 
 @torch.no_grad()
-def build_losses(net: StyleContentNet, content_x: torch.Tensor, style_xs: list[torch.Tensor], blend: list[float],
-                 style_layers, content_layer: str, layer_weights: dict[str, float]):
-    """(style, content) objectives, both normalised: weighted relative Gram error and relative feature error."""
-    keys = [f"style/{name}" for name in style_layers]
+def build_losses(net: StyleContentNet, content_x: torch.Tensor, style_xs: list[torch.Tensor], weights: Weights,
+                 layers: Layers):
+    """(style, content) objectives, both normalised: weighted relative Gram error and relative feature error.
+
+    layers names its style and content layers (resolved: no None); weights' blend and per_layer are normalised here.
+    """
+    blend = st.normalised_weights(weights.blend, len(style_xs), "style_weights")
+    layer_weights = st.layer_weight_map(layers.style, weights.per_layer)
+    keys = [f"style/{name}" for name in layers.style]
     grams = {k: 0 for k in keys}
     for s, w in zip(style_xs, blend):
         out = net(s, layers=keys)
         grams = {k: grams[k] + w * objectives.gram_matrix(out[k].float()) for k in keys}
-    weights = {f"style/{n}": layer_weights[n] / grams[f"style/{n}"].pow(2).sum().clamp_min(1e-12).item()
-               for n in style_layers}
-    content_key = f"content/{content_layer}"
+    per_key = {f"style/{n}": layer_weights[n] / grams[f"style/{n}"].pow(2).sum().clamp_min(1e-12).item()
+               for n in layers.style}
+    content_key = f"content/{layers.content}"
     target = net(content_x, layers=[content_key])[content_key].float()
     content = objectives.content_loss(target, content_key) * (1.0 / target.pow(2).mean().clamp_min(1e-12).item())
-    return objectives.style_loss(grams, weights), content
+    return objectives.style_loss(grams, per_key), content
 
 
 @torch.no_grad()
@@ -85,13 +76,8 @@ def measure(net: StyleContentNet, x: torch.Tensor, style_obj, content_obj) -> di
     return {"style_loss": style_obj(out, x).item(), "content_loss": content_obj(out, x).item()}
 
 
-def _listed(value):
-    """A list or tuple as a list; None stays None; anything else (one image, name or number) as a 1-item list."""
-    return value if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def _as_list(style_image) -> list:
-    items = _listed(style_image)
+    items = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
     if not items:
         raise ValueError("style_image is an empty list: give at least one style image")
     return items
@@ -110,13 +96,13 @@ def _to_image(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8))
 
 
-def _prepare_arrays(content: Image.Image, styles: list[Image.Image], match_histogram: bool, preserve_colors: bool):
+def _prepare_arrays(content: Image.Image, styles: list[Image.Image], colour: Colour):
     """Content and style arrays to optimise on: histogram-matched styles, luminance-only when preserving colours."""
     content_rgb = _to_array(content)
     style_rgbs = [_to_array(s) for s in styles]
-    if match_histogram:
+    if colour.match_histogram:
         style_rgbs = [st.match_colors(s, content_rgb) for s in style_rgbs]
-    if not preserve_colors:
+    if not colour.preserve_colors:
         return content_rgb, style_rgbs
     content_y = st.luminance(content_rgb)
     return st.grey(content_y), [st.grey(st.match_luminance(st.luminance(s), content_y)) for s in style_rgbs]
@@ -129,57 +115,21 @@ def _resized(arr: np.ndarray, long_side: int, name: str, min_side: int, device) 
     return to_tensor(img).to(device)
 
 
-def _resolve(style_net, content_net, optimizer, init, style_layers, content_layer, layer_weights):
-    if optimizer not in PRESETS:
-        raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
-    if init not in ("content", "noise"):
-        raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    style_layers = st.preset_for(style_net).style if style_layers is None else _listed(style_layers)
-    style_layers = st.check_layers(style_net, style_layers, "style_layers")
-    content_layer = content_layer or st.preset_for(content_net).content
-    st.check_layers(content_net, [content_layer], "content_layer")
-    layer_weights = layer_weights if isinstance(layer_weights, dict) else _listed(layer_weights)
-    return style_layers, content_layer, st.layer_weight_map(style_layers, layer_weights)
-
-
-def _check_numbers(style_scale, **weights) -> None:
-    for name, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w) or w < 0:
-            raise ValueError(f"{name} must be a finite non-negative number, got {w!r}")
-    if weights["style_weight"] <= 0:
-        raise ValueError("style_weight must be positive: without a style term there is nothing to transfer")
-    if isinstance(style_scale, bool) or not isinstance(style_scale, numbers.Real) or not 0 < style_scale <= 4:
-        raise ValueError(f"style_scale must be a number in (0, 4], got {style_scale!r}")
-
-
-def _levels(style_net, size, pyramid, style_scale) -> list[int]:
-    pyramid = _listed(pyramid)
-    if size is None:
-        size = pyramid[-1] if pyramid else max(style_net.input_size, MIN_DEFAULT_SIZE)
-    limits.check_run(side=size)
-    max_side = limits.current().max_side
-    if round(size * style_scale) > max_side:
-        raise ValueError(f"style_scale {style_scale:g} at size {size} resizes the style image to "
-                         f"{round(size * style_scale)} px, over the {max_side} px limit")
-    return st.pyramid_levels(int(size), pyramid)
-
-
-def _optimise(run, net, content_arr, style_arrs, p: dict) -> tuple[PGDResult, dict]:
-    """Coarse to fine over p["pyramid"], one level in memory at a time: the last level's result (losses and steps
-    counted over all levels) and its style and content losses."""
-    levels = p["pyramid"]
+def _optimise(run, net, content_arr, style_arrs, settings: StyleSettings) -> tuple[PGDResult, dict]:
+    """Coarse to fine over the resolved settings' pyramid, one level in memory at a time: the last level's result
+    (losses and steps counted over all levels) and its style and content losses."""
+    levels, w = settings.resolution.pyramid, settings.weights
     min_side = max(st.min_input_side(net.style_net), st.min_input_side(net.content_net))
     x, losses, steps_run = None, [], 0
     for i, level in enumerate(levels):
         content_x = _resized(content_arr, level, "content_image", min_side, run.device)
-        style_xs = [_resized(s, round(level * p["style_scale"]), "style_image", min_side, run.device)
+        style_xs = [_resized(s, round(level * settings.resolution.style_scale), "style_image", min_side, run.device)
                     for s in style_arrs]
-        style_obj, content_obj = build_losses(net, content_x, style_xs, p["style_weights"], p["style_layers"],
-                                              p["content_layer"], p["layer_weights"])
-        objective = (p["style_weight"] * style_obj + p["content_weight"] * content_obj
-                     + p["tv_weight"] * objectives.total_variation())
+        style_obj, content_obj = build_losses(net, content_x, style_xs, w, settings.layers)
+        objective = w.style * style_obj + w.content * content_obj + w.tv * objectives.total_variation()
         if x is None:  # noise drawn on the CPU: the same start on every device
-            x = content_x if p["init"] == "content" else torch.rand(content_x.shape, generator=run.generator)
+            x = content_x if settings.optimiser.init == "content" else torch.rand(content_x.shape,
+                                                                                   generator=run.generator)
         else:
             x = F.interpolate(x, size=content_x.shape[2:], mode="bicubic", align_corners=False).clamp(0, 1)
         result = run.optimise(x, objective, net=net, part=(i, len(levels)))
@@ -189,26 +139,28 @@ def _optimise(run, net, content_arr, style_arrs, p: dict) -> tuple[PGDResult, di
     return PGDResult(x, result.loss, losses, steps_run, result.cancelled), measure(net, x, style_obj, content_obj)
 
 
-def _final_image(x: torch.Tensor, content: Image.Image, preserve_colors: bool) -> Image.Image:
+def _final_image(x: torch.Tensor, content: Image.Image, colour: Colour) -> Image.Image:
     image = to_pil(x[0:1].cpu())
-    if not preserve_colors:
+    if not colour.preserve_colors:
         return image
     original = _to_array(content.resize(image.size, Image.Resampling.LANCZOS))
     return _to_image(st.with_content_chrominance(st.luminance(_to_array(image)), original))
 
 
 def work_sides(values: dict, side: int) -> list[int]:
-    """The long side of each pyramid level a run optimises at (its `steps` steps each): up to `size`, by default
-    max(the model's side, MIN_DEFAULT_SIZE); the app's ZeroGPU estimate counts them as squares, an upper bound."""
-    size = values.get("size") or max(side, MIN_DEFAULT_SIZE)
-    return st.pyramid_levels(int(size), values.get("pyramid"))
+    """The long side of each pyramid level a run optimises at (its `steps` steps each), as Resolution.sides works
+    them out; the app's ZeroGPU estimate counts them as squares, an upper bound. values: the app's (size may be "")."""
+    size = values.get("size")
+    return Resolution(int(size) if size else None, values.get("pyramid")).sides(side)
 
 
-def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_model=None, style_weights=None,
-                   size=None, steps=None, optimizer="lbfgs", init="content", content_weight=CONTENT_WEIGHT,
-                   style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT, style_scale=1.0, style_layers=None,
-                   content_layer=None, layer_weights=None, preserve_colors=False, match_histogram=False,
-                   pyramid=None, seed=0, eps=None, step_size=None, callback=None):
+def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_model=None,
+                   style_weights=Weights.blend, size=Resolution.size, steps=None, optimizer=Optimiser.optimizer,
+                   init=Optimiser.init, content_weight=Weights.content, style_weight=Weights.style,
+                   tv_weight=Weights.tv, style_scale=Resolution.style_scale, style_layers=Layers.style,
+                   content_layer=Layers.content, layer_weights=Weights.per_layer,
+                   preserve_colors=Colour.preserve_colors, match_histogram=Colour.match_histogram,
+                   pyramid=Resolution.pyramid, seed=0, eps=None, step_size=None, callback=None):
     """Render content_image in the style of style_image (one image or a list blended by style_weights).
 
     model: the style network (name or RobustModel); content_model: a separate content network (default: model).
@@ -216,36 +168,33 @@ def style_transfer(content_image, style_image, model=DEFAULT_MODEL, *, content_m
     (default: one level up to 512 px), `steps` steps per level. style_scale: style long side / output long side.
     preserve_colors: luminance-only transfer, the content's YIQ chrominance kept. match_histogram: the style's colour
     histogram matched to the content's first. Unconstrained (L-BFGS or Adam), so eps is checked but unused.
-    callback(step, total, x) runs every step; raising Cancelled returns the best image so far.
-    Returns ([PIL image], recipe).
+    The hyper-parameters are grouped once, by StyleSettings.from_inputs, into the groups of style_settings.py
+    (Weights, Layers, Colour, Resolution, Optimiser), which hold their defaults and check them; the recipe records
+    every one, resolved, under these names. callback(step, total, x) runs every step; raising Cancelled returns the
+    best image so far. Returns ([PIL image], recipe).
     """
     content = load_picture(content_image, name="content_image")
     styles = [load_picture(s, name="style_image") for s in _as_list(style_image)]
     for img, name in [(content, "content_image")] + [(s, "style_image") for s in styles]:
         _check_side(img, name)
-    blend = st.normalised_weights(_listed(style_weights), len(styles), "style_weights")
-    _check_numbers(style_scale, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-    if optimizer not in PRESETS:
-        raise ValueError(f"optimizer must be one of {list(PRESETS)}, got {optimizer!r}")
+    settings = StyleSettings.from_inputs(
+        optimizer=optimizer, init=init, style_weights=style_weights, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, layer_weights=layer_weights, style_layers=style_layers,
+        content_layer=content_layer, size=size, pyramid=pyramid, style_scale=style_scale,
+        preserve_colors=preserve_colors, match_histogram=match_histogram)
     # float32 throughout (no bf16 autocast): L-BFGS needs accurate gradients of small relative Gram errors
     run = start(style_transfer, model, seed=seed, steps=steps, eps=eps, step_size=step_size, callback=callback,
-                preset=PRESETS[optimizer], engine={"constraint": "none", "optimizer": optimizer, "autocast": False})
+                preset=settings.optimiser.preset,
+                engine={"constraint": "none", "optimizer": settings.optimiser.optimizer, "autocast": False})
     run.model = style_net = st.with_avg_pool(run.model)
     content_net = style_net if content_model is None else st.with_avg_pool(load_model(content_model,
                                                                                      device=run.device))
-    style_layers, content_layer, layer_w = _resolve(style_net, content_net, optimizer, init, style_layers,
-                                                    content_layer, layer_weights)
-    levels = _levels(style_net, size, pyramid, style_scale)
-    params = {"optimizer": optimizer, "autocast": False, "content_model": content_net.name, "style_weights": blend,
-              "size": levels[-1], "init": init,
-              "content_weight": float(content_weight), "style_weight": float(style_weight),
-              "tv_weight": float(tv_weight), "style_scale": float(style_scale), "style_layers": list(style_layers),
-              "content_layer": content_layer, "layer_weights": layer_w, "preserve_colors": bool(preserve_colors),
-              "match_histogram": bool(match_histogram), "pyramid": levels,
+    settings = settings.resolved(style_net, content_net, len(styles))
+    params = {**settings.as_inputs(), "autocast": False, "content_model": content_net.name,
               "content_weights_sha256": getattr(content_net, "weights_sha256", None)}
-    content_arr, style_arrs = _prepare_arrays(content, styles, match_histogram, preserve_colors)
-    result, metrics = _optimise(run, StyleContentNet(style_net, content_net), content_arr, style_arrs, params)
-    image = _final_image(result.x, content, preserve_colors)  # at the output size: no separate model resolution
+    content_arr, style_arrs = _prepare_arrays(content, styles, settings.colour)
+    result, metrics = _optimise(run, StyleContentNet(style_net, content_net), content_arr, style_arrs, settings)
+    image = _final_image(result.x, content, settings.colour)  # at the output size: no separate model resolution
     return run.finish(result, metrics, output=to_tensor(image), **params)
 
 
@@ -259,7 +208,7 @@ register(Task("style_transfer", style_transfer, "Style transfer",
                             app=False),
                       Input("size", "number", "size (output long side, px)"),
                       Input("optimizer", "choice", "optimizer", choices=tuple(PRESETS), app=False),
-                      Input("init", "choice", "start image", choices=("content", "noise"), app=False),
+                      Input("init", "choice", "start image", choices=INITS, app=False),
                       Input("content_weight", "text", "content weight", app=False),
                       Input("style_weight", "text", "style weight", app=False),
                       Input("tv_weight", "text", "total-variation weight", app=False),
