@@ -38,6 +38,7 @@ class ModelSpec:
     sha256: str | None = None       # pinned sha256 of the downloaded file, checked once before conversion
     clean_accuracy: float | None = None   # published clean top-1 (fraction); embedded models read their card
     autoattack_accuracy: float | None = None  # published AutoAttack accuracy at `robustness` (fraction)
+    text_targets: bool = False      # a CLIP model: its targets are free-text prompts (clip_network.py), not class names
 
     def __post_init__(self):
         if not self.repo:

@@ -1,4 +1,5 @@
-"""Checkpoint formats as a table: each format's reader (file -> object) and converter (-> the builder's layout)."""
+"""Checkpoint formats as a table: each format's reader (file -> object) and converter (-> the builder's layout), or,
+for a format that carries its own architecture (open_clip's Hub repos: a config beside the weights), its loader."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from .madrylab_format import madry_to_torchvision
 class CheckpointFormat:
     """How one publisher's files become a state dict keyed exactly as the architecture's builder keys it."""
     name: str
-    read: Callable[[Path, object], object]                    # (file, spec) -> what the file holds, read safely
-    convert: Callable[[object, object], dict[str, torch.Tensor]]  # (held, spec) -> state dict, checked
+    read: Callable[[Path, object], object] | None = None      # (file, spec) -> what the file holds, read safely
+    convert: Callable[[object, object], dict[str, torch.Tensor]] | None = None  # (held, spec) -> state dict, checked
+    # (spec, device) -> (RobustModel, weights file): the whole model, network built from the repo's own config
+    load_model: Callable[[object, object], tuple[object, Path]] | None = None
 
 
 def _as_is(state, spec) -> dict[str, torch.Tensor]:
@@ -44,6 +47,8 @@ def get_format(name: str) -> CheckpointFormat:
 def state_dict_from(path: Path, spec) -> dict[str, torch.Tensor]:
     """Read and convert `path` as its spec's format says."""
     fmt = get_format(spec.format)
+    if fmt.convert is None:
+        raise ValueError(f"checkpoint format {fmt.name!r} loads whole models (load_model), not state dicts")
     return fmt.convert(fmt.read(path, spec), spec)
 
 

@@ -26,19 +26,20 @@ logger = logging.getLogger(__name__)
 COMMIT_PATTERN = re.compile(r"[0-9a-f]{40}")
 
 
-def download_checkpoint(spec, local_only: bool) -> Path:
-    """hf_hub_download the spec's file; any failure to fetch it becomes one WeightsUnavailableError sentence.
+def download_checkpoint(spec, local_only: bool, file: str | None = None) -> Path:
+    """hf_hub_download the spec's file (or another `file` of its repo, at the same revision); any failure to fetch it
+    becomes one WeightsUnavailableError sentence.
 
     local_only (the caller's probe found the Hub silent): read only the local cache, instead of huggingface_hub's
     retries with back-off (about 24 s before it gives up).
     """
+    file = file or spec.file
     try:
-        return Path(hf_hub_download(spec.repo, spec.file, revision=spec.revision,
-                                    local_files_only=local_only))
+        return Path(hf_hub_download(spec.repo, file, revision=spec.revision, local_files_only=local_only))
     except (OSError, EntryNotFoundError, httpx2.HTTPError) as err:  # HfHubHTTPError is an OSError
         logger.debug("download of %s/%s failed", spec.repo, spec.file, exc_info=True)
         raise WeightsUnavailableError(
-            f"model {spec.name} needs a one-time download of {spec.file} (revision {spec.revision}) from the "
+            f"model {spec.name} needs a one-time download of {file} (revision {spec.revision}) from the "
             f"Hugging Face Hub repo {spec.repo}, which failed: {hub_failure_reason(err)}") from None
 
 

@@ -88,16 +88,22 @@ def load_model(name: str | RobustModel, device: str | torch.device = "cpu") -> R
     key = (spec.name, str(torch.device(device)))
     with _lock:
         if key not in _cache:
-            state, path = _state_dict(spec)  # first: a missing or refused file fails before any network is built
-            with torch.device("meta"):  # no random init (seconds for a Wide-ResNet-50-4): the weights replace it all
-                net, nodes = build(spec.arch, spec.num_classes)
-            net.load_state_dict(state, strict=True, assign=True)
-            model = RobustModel(net, spec.mean, spec.std, nodes, name=spec.name, class_names=class_names(spec),
-                                input_size=spec.input_size).to(device)
+            whole = checkpoint_formats.get_format(spec.format).load_model
+            model, path = whole(spec, device, class_names(spec)) if whole else _built(spec, device)
             model.spec = spec
             model.weights_sha256 = file_sha256(path)
             _cache[key] = model
         return _cache[key]
+
+
+def _built(spec: ModelSpec, device) -> tuple[RobustModel, Path]:
+    """The architecture's network with the spec's weights, converted by its checkpoint format."""
+    state, path = _state_dict(spec)  # first: a missing or refused file fails before any network is built
+    with torch.device("meta"):  # no random init (seconds for a Wide-ResNet-50-4): the weights replace it all
+        net, nodes = build(spec.arch, spec.num_classes)
+    net.load_state_dict(state, strict=True, assign=True)
+    return RobustModel(net, spec.mean, spec.std, nodes, name=spec.name, class_names=class_names(spec),
+                       input_size=spec.input_size).to(device), path
 
 
 def _card(spec: ModelSpec) -> dict:

@@ -13,6 +13,9 @@ from .errors import clear_errors
 PREFERRED_MODELS = ("imagenet-resnet18-l2-3", "imagenet-resnet50-l2-3", "cifar10-resnet-l2-0.5")
 EMBEDDED_PAIR = ("cifar10-resnet-l2-0.5", "cifar10-resnet-standard")
 EXAMPLE_CLASS = {"cifar10": "horse", "imagenet": "goldfinch"}
+# A CLIP model's class picker is a text box: any prompt is a class; these are offered as examples.
+EXAMPLE_PROMPTS = ("a lighthouse at dusk", "a red fox in snow", "a bowl of ramen", "a watercolor painting of a castle")
+PROMPT_LABEL = "target text (a CLIP model: type any prompt)"
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +127,19 @@ def class_table(model: str) -> list[list]:
 
 
 def class_choices(model: str) -> list[str]:
-    return models.class_names(models.get_spec(model))
+    """The class picker's choices: the model's classes, or example prompts for a CLIP model (any text is taken)."""
+    spec = models.get_spec(model)
+    return list(EXAMPLE_PROMPTS) if spec.text_targets else models.class_names(spec)
 
 
 def example_class(model: str) -> str:
-    return EXAMPLE_CLASS[models.get_spec(model).dataset]
+    spec = models.get_spec(model)
+    return EXAMPLE_PROMPTS[0] if spec.text_targets else EXAMPLE_CLASS[spec.dataset]
+
+
+def target_label(model: str, label: str) -> str:
+    """The class picker's label for a model: PROMPT_LABEL for a CLIP model, else the task's own."""
+    return PROMPT_LABEL if models.get_spec(model).text_targets else label
 
 
 def preload() -> None:
@@ -149,9 +160,9 @@ def unusable_reason(model: str) -> str | None:
             "(offline?); pick an embedded cifar10 model or one marked cached")
 
 
-def model_changed(model: str, target=None, with_default_class: bool = True):
-    """New class choices for a model, keeping a target it also has; says when its weights cannot be had or
-    still have to be downloaded."""
+def model_changed(model: str, target=None, with_default_class: bool = True, label: str = "target class"):
+    """New class choices (a CLIP model: example prompts, the box taking any text) and label for a model, keeping a
+    target it also has; says when its weights cannot be had or still have to be downloaded."""
     spec = models.get_spec(model)
     reason = unusable_reason(model)
     if reason:
@@ -160,8 +171,11 @@ def model_changed(model: str, target=None, with_default_class: bool = True):
         gr.Info(f"{model} is downloaded on its first run, which then takes longer")
     names = class_choices(model)
     kept = target if target in names or (isinstance(target, int) and 0 <= target < len(names)) else None
+    if spec.text_targets and isinstance(target, str) and target.strip():
+        kept = target  # any text is a CLIP model's class
     return gr.Dropdown(choices=names, value=kept if kept is not None else
-                       example_class(model) if with_default_class else None)
+                       example_class(model) if with_default_class else None, label=target_label(model, label),
+                       allow_custom_value=True)
 
 
 def run_button(model: str):

@@ -33,9 +33,10 @@ def model_picker(default: str, label: str = "") -> gr.Dropdown:
 
 
 def class_picker(model: str, label: str = "target class", value=True) -> gr.Dropdown:
-    """A searchable class dropdown; class indices are accepted too."""
-    return gr.Dropdown(p.class_choices(model), value=p.example_class(model) if value else None, label=label,
-                       filterable=True, allow_custom_value=True)
+    """A searchable class dropdown; class indices are accepted too. For a CLIP model it is a text box for any prompt
+    (with example prompts to pick from): pickers.model_changed switches it as the model changes."""
+    return gr.Dropdown(p.class_choices(model), value=p.example_class(model) if value else None,
+                       label=p.target_label(model, label), filterable=True, allow_custom_value=True)
 
 
 def image_input(label: str = "image") -> gr.Image:
@@ -73,7 +74,8 @@ def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
         for_class = class_picker(model.value, "suggest features for class")
         suggest = gr.Button("Suggest", size="sm")
         picks = gr.Dropdown([], label="top features", interactive=True)
-    model.change(p.model_changed, [model, for_class], for_class, api_visibility="private")
+    model.change(lambda m, t: p.model_changed(m, t, label="suggest features for class"), [model, for_class],
+                 for_class, api_visibility="private")
     suggest.click(p.suggest_features, [model, for_class], picks, api_visibility="private")
     picks.change(lambda index: index, picks, feature, api_visibility="private", show_progress="hidden")
     return feature
@@ -81,9 +83,10 @@ def feature_picker(model: gr.Dropdown, label: str) -> gr.Textbox:
 
 def target_picker(model: gr.Dropdown, item: task_registry.Input) -> gr.Dropdown:
     """The class picker; an optional target starts empty (the task's default: the predicted class)."""
-    target = class_picker(model.value, item.label or "target class", value=item.required)
-    model.change(lambda m, t: p.model_changed(m, t, with_default_class=item.required), [model, target], target,
-                 api_visibility="private")  # .change: the ladder controls set the model too
+    label = item.label or "target class"
+    target = class_picker(model.value, label, value=item.required)
+    model.change(lambda m, t: p.model_changed(m, t, with_default_class=item.required, label=label), [model, target],
+                 target, api_visibility="private")  # .change: the ladder controls set the model too
     return target
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from .. import objectives
+from ..clip_network import ClipModel, check_prompts
 from ..features import RobustModel
 from ..image import load_image, load_mask
 from ..presets import Preset
@@ -55,7 +56,12 @@ def top_features(model, target, k: int = 10) -> list[dict]:
     Returns [{"index": int, "score": float}, ...], best first.
     """
     model = resolve_model(model)
-    c = resolve_targets(model.class_names, target)[0]
+    if isinstance(model, ClipModel):  # a prompt: the head's row is its text embedding
+        prompt = check_prompts(target)[0]
+        model = model.for_prompts([prompt])
+        c = model.class_names.index(prompt)
+    else:
+        c = resolve_targets(model.class_names, target)[0]
     weight = _classifier_weight(model)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= weight.shape[1]:
         raise ValueError(f"k must be an integer between 1 and {weight.shape[1]}, got {k!r}")

@@ -11,7 +11,7 @@ from ..presets import Preset
 from ..task_registry import Input, Task, register
 from .inputs import load_full
 from .metrics import class_probability, predict
-from .resolve import resolve_targets
+from .resolve import class_targets
 from .settings import start
 from .framing import Framing
 from .regions import describe, find_regions, model_crops, paste
@@ -95,7 +95,7 @@ def inpaint(model, image, mask, target=None, start_fill: str = "smooth", seed: i
 def _target(run, full: torch.Tensor, hole: torch.Tensor, target) -> torch.Tensor:
     """The given class, else the one the model predicts for the whole image with its holes smoothly filled."""
     if target is not None:
-        return torch.tensor(resolve_targets(run.model.class_names, target)[:1])
+        return torch.tensor(class_targets(run, target)[:1])
     framing = Framing(full, run.side)
     return predict(run.model, fill_smooth(framing.model_input, framing.frame_mask(hole)).to(run.device)).cpu()
 

@@ -12,7 +12,7 @@ from ..presets import Preset
 from ..task_registry import Input, Task, register
 from .inputs import load_full
 from .metrics import class_probability, predict
-from .resolve import resolve_targets
+from .resolve import class_targets
 from .settings import start
 from .framing import Framing, finish_framed
 
@@ -34,7 +34,7 @@ def refine(model, image, target=None, seed: int = 0, steps=None, eps=None, step_
     framing = Framing(load_full(image), run.side)
     x = framing.model_input.to(run.device)
     given = target is not None
-    y = torch.tensor(resolve_targets(run.model.class_names, target)[:1]) if given else predict(run.model, x).cpu()
+    y = torch.tensor(class_targets(run, target)[:1]) if given else predict(run.model, x).cpu()
     result = run.optimise(x, objectives.class_loss(y))
     metrics = {"prob_before": float(class_probability(run.model, x, y)[0]),
                "prob_after": float(class_probability(run.model, result.x, y)[0]),

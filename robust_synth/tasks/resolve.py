@@ -1,4 +1,4 @@
-"""What a task's arguments name: the model (a registered name or a RobustModel) and the target classes."""
+"""What a task's arguments name: the model (a registered name or a RobustModel) and the target classes or prompts."""
 from __future__ import annotations
 
 import difflib
@@ -6,6 +6,7 @@ import numbers
 
 import torch
 
+from ..clip_network import ClipModel, check_prompts
 from ..features import RobustModel
 from ..models import load_model, run_device
 
@@ -47,3 +48,14 @@ def resolve_targets(class_names: list[str], target) -> list[int]:
     if not items:
         raise ValueError("target must name at least one class")
     return [_resolve_one(class_names, t) for t in items]
+
+
+def class_targets(run, target) -> list[int]:
+    """The target's class indices for a task run. A CLIP model's target is free text (a prompt or a list of them):
+    run.model becomes the same encoder classifying among those prompts (clip_network.ClipModel.for_prompts), so the
+    class loss, probabilities and recipe of every class-taking task read the prompts as their classes."""
+    if isinstance(run.model, ClipModel):
+        prompts = check_prompts(target)
+        run.model = run.model.for_prompts(list(dict.fromkeys(prompts)))
+        return [run.model.class_names.index(p) for p in prompts]
+    return resolve_targets(run.model.class_names, target)

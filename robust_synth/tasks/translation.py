@@ -8,7 +8,7 @@ from ..presets import Preset
 from ..task_registry import Input, Task, register
 from .inputs import load_full
 from .metrics import class_probability, predict
-from .resolve import resolve_targets
+from .resolve import class_targets
 from .settings import start
 from .framing import Framing, finish_framed
 
@@ -19,7 +19,7 @@ IMAGENET = Preset(eps=80.0, step_size=0.5, steps=200)
 
 def translate_framed(run, framing: Framing, target):
     """Shared by translation and sketch-to-image: PGD from the framed image toward `target`, back at full size."""
-    y = torch.tensor(resolve_targets(run.model.class_names, target)[:1])
+    y = torch.tensor(class_targets(run, target)[:1])
     x = framing.model_input.to(run.device)
     source = predict(run.model, x).item()
     result = run.optimise(x, objectives.class_loss(y))
