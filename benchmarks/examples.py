@@ -26,6 +26,7 @@ Needs ../shared/data/cifar10-jpeg.tar.gz only when the judge is not cached yet (
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -48,6 +49,7 @@ from tabs import example_call  # noqa: E402
 from robust_synth import task_registry  # noqa: E402
 from robust_synth.image import load_image, load_mask, to_tensor  # noqa: E402
 from robust_synth.models import CIFAR10_CLASSES, STANDARD_COUNTERPART  # noqa: E402
+from robust_synth.tasks.inputs import load_full  # noqa: E402
 from robust_synth.tasks.metrics import high_frequency  # noqa: E402
 from robust_synth.tasks.resolve import resolve_targets  # noqa: E402
 
@@ -77,8 +79,11 @@ class Judges:
         return self._style
 
 
-def picture(path) -> torch.Tensor:
-    return to_tensor(load_image(path))
+# Both sides of a comparison are scored against the same example files: each is read once.
+picture = functools.cache(load_full)
+example_image = functools.cache(load_image)
+example_mask = functools.cache(load_mask)
+original_of = functools.cache(make_examples.original_of)
 
 
 def result_tensor(images) -> torch.Tensor:
@@ -125,14 +130,14 @@ def judged_interpolation(judges, kwargs, images, recipe) -> dict:
 
 def hole_psnr(judges, kwargs, images, recipe) -> dict:
     original = picture(kwargs["image"])[0].numpy()
-    mask = load_mask(kwargs["mask"], images[0].size)[0, 0].numpy() > 0.5
+    mask = example_mask(kwargs["mask"], images[0].size)[0, 0].numpy() > 0.5
     result = result_tensor(images)[0].numpy()
     value = peak_signal_noise_ratio(original[:, mask], result[:, mask], data_range=1.0)
     return {"value": float(value), "shown": f"{value:.2f} dB"}
 
 
 def sr_scores(kwargs, x: np.ndarray) -> tuple[float, float]:
-    original = np.asarray(make_examples.original_of(kwargs["image"]), dtype=np.float32) / 255
+    original = np.asarray(original_of(kwargs["image"]), dtype=np.float32) / 255
     return (peak_signal_noise_ratio(original, x, data_range=1.0),
             structural_similarity(original, x, channel_axis=2, data_range=1.0))
 
@@ -143,7 +148,7 @@ def sr_psnr(judges, kwargs, images, recipe) -> dict:
 
 
 def sr_bicubic(kwargs) -> str:
-    low = load_image(kwargs["image"])
+    low = example_image(kwargs["image"])
     size = (low.width * kwargs.get("factor", 4), low.height * kwargs.get("factor", 4))
     x = np.asarray(low.resize(size, Image.Resampling.BICUBIC), dtype=np.float32) / 255
     psnr, ssim = sr_scores(kwargs, x)
@@ -152,8 +157,8 @@ def sr_bicubic(kwargs) -> str:
 
 def style_loss(judges, kwargs, images, recipe) -> dict:
     styles = kwargs["style_image"] if isinstance(kwargs["style_image"], list) else [kwargs["style_image"]]
-    losses = style_bench.judge_losses(judges.style(), images[0], load_image(kwargs["content_image"]),
-                                      load_image(styles[0]))
+    losses = style_bench.judge_losses(judges.style(), images[0], example_image(kwargs["content_image"]),
+                                      example_image(styles[0]))
     style, content = losses["style_loss"], losses["content_loss"]
     return {"value": style, "shown": f"{style:.4f} (content {content:.3f})"}
 

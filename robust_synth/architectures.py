@@ -8,6 +8,7 @@ import torch.nn as nn
 import torchvision
 from torchvision.models.resnet import Bottleneck, ResNet
 
+from .named_table import NamedTable
 from .networks import CifarResNet, cifar_convnet, cifar_vgg, resnet_layer_nodes, vgg_layer_nodes
 
 
@@ -29,21 +30,16 @@ class Architecture:
     style: LayerPreset | None = None  # default style-transfer layers; None: pass them explicitly
 
 
-ARCHITECTURES: dict[str, Architecture] = {}
+ARCHITECTURES: NamedTable[Architecture] = NamedTable("architecture")
 
 
 def register_architecture(arch: Architecture) -> Architecture:
     """Add an architecture to the table (a second one under the same name is refused)."""
-    if arch.name in ARCHITECTURES and ARCHITECTURES[arch.name] != arch:
-        raise ValueError(f"architecture {arch.name!r} is already registered")
-    ARCHITECTURES[arch.name] = arch
-    return arch
+    return ARCHITECTURES.register(arch)
 
 
 def get_architecture(name: str) -> Architecture:
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; available: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[name]
+    return ARCHITECTURES.lookup(name)
 
 
 def build(arch: str, num_classes: int) -> tuple[nn.Module, dict[str, str]]:

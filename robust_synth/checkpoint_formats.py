@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from .checkpoint_reading import read_checkpoint
 from .madrylab_format import madry_to_torchvision
+from .named_table import NamedTable
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,16 @@ def _as_is(state, spec) -> dict[str, torch.Tensor]:
     return state
 
 
-FORMATS: dict[str, CheckpointFormat] = {}
+FORMATS: NamedTable[CheckpointFormat] = NamedTable("checkpoint format")
 
 
 def register_format(fmt: CheckpointFormat) -> CheckpointFormat:
-    if fmt.name in FORMATS and FORMATS[fmt.name] != fmt:
-        raise ValueError(f"checkpoint format {fmt.name!r} is already registered")
-    FORMATS[fmt.name] = fmt
-    return fmt
+    """Add a format to the table (a second one under the same name is refused)."""
+    return FORMATS.register(fmt)
 
 
 def get_format(name: str) -> CheckpointFormat:
-    if name not in FORMATS:
-        raise ValueError(f"unknown checkpoint format {name!r}; available: {', '.join(FORMATS)}")
-    return FORMATS[name]
+    return FORMATS.lookup(name)
 
 
 def state_dict_from(path: Path, spec) -> dict[str, torch.Tensor]:

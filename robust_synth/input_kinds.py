@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import input_values as iv
+from .named_table import NamedTable
 
 
 def _flag(text: str) -> bool:
@@ -65,22 +66,18 @@ BUILT_IN = (
     InputKind("choice", widget="dropdown"),                # one of the input's `choices`
     InputKind("text", _text_type),
 )
-KINDS: dict[str, InputKind] = {kind.name: kind for kind in BUILT_IN}
+KINDS: NamedTable[InputKind] = NamedTable("input kind", BUILT_IN, listing="kinds are", replace=True)
 
 
 def register_kind(kind: InputKind) -> InputKind:
     """Add (or replace) an input kind; every surface reads it from here."""
-    KINDS[kind.name] = kind
-    return kind
+    return KINDS.register(kind)
 
 
 def unregister_kind(name: str) -> None:
-    KINDS.pop(name, None)
+    KINDS.unregister(name)
 
 
 def get(name: str) -> InputKind:
     """The kind `name` (ValueError naming the known ones otherwise)."""
-    if name not in KINDS:
-        raise ValueError(f"unknown input kind {name!r}; kinds are {', '.join(KINDS)}")
-    return KINDS[name]
-
+    return KINDS.lookup(name)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import input_kinds
+from .named_table import NamedTable
 from .presets import choose_preset
 
 REQUIRED = inspect.Parameter.empty
@@ -78,7 +79,7 @@ class Task:
         return int(values.get("n") or values.get("frames") or 1)
 
 
-TASKS: dict[str, Task] = {}
+TASKS: NamedTable[Task] = NamedTable("task", listing="tasks are", replace=True)
 
 
 def _with_signature(task: Task) -> Task:
@@ -101,8 +102,7 @@ def register(task: Task) -> Task:
     """Add a task (replacing one of the same name) and return it with defaults read from its function."""
     if task.name != task.fn.__name__:
         raise ValueError(f"task {task.name}: its function is named {task.fn.__name__}; the names must be the same")
-    TASKS[task.name] = _with_signature(task)
-    return TASKS[task.name]
+    return TASKS.register(_with_signature(task))
 
 
 def all_tasks() -> list[Task]:
@@ -111,11 +111,9 @@ def all_tasks() -> list[Task]:
 
 
 def unregister(name: str) -> None:
-    TASKS.pop(name, None)
+    TASKS.unregister(name)
 
 
 def get(name: str) -> Task:
     """The registered task `name` (ValueError naming the known ones otherwise)."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; tasks are {', '.join(TASKS)}")
-    return TASKS[name]
+    return TASKS.lookup(name)
