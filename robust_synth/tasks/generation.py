@@ -72,7 +72,8 @@ def generate(model, target, n: int = 4, seed: int = 0, steps=None, eps=None, ste
 
 
 register(Task("generate", generate, "Generate",
-              "Class-conditional generation: PGD toward a class from a class-conditional seed.",
+              "Class-conditional generation: PGD toward a class from a class-conditional seed (a CLIP model: toward "
+              "any text prompt).",
               inputs=(Input("model", "model"), Input("target", "class", "target class", many=True),
                       Input("n", "int", "n (images)", minimum=1, maximum="max_n"),
                       Input("grad_blur", "text", "gradient blur σ in px (default: the preset's)", type=float,
