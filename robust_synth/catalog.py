@@ -18,6 +18,8 @@ class ModelFamily:
     license: str                   # the weights' licence
     repo: str = ""                 # Hub repo (source "hub") or the publisher's download page
     accuracy_source: str | None = None  # where the published accuracies of its ModelSpecs come from
+    accuracy_metric: str = "clean top-1"  # what its clean_accuracy figures are, as the Models tab names them
+    robust_metric: str = "AutoAttack"     # what its autoattack_accuracy figures are, as the Models tab names them
 
 
 @dataclass(frozen=True)

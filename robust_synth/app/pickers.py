@@ -91,17 +91,23 @@ def _family_card(family, specs: list) -> str:
     specs = sorted(specs, key=lambda s: (s.robust and s.robustness["norm"] == "linf",
                                          s.robustness["eps"] if s.robust else 0))
     sources = "; ".join(sorted({source for source in (models.clean_accuracy(s)[1] for s in specs) if source}))
-    levels = "; ".join(_level_numbers(spec) for spec in specs)
+    labels = [_level_label(spec) for spec in specs]
+    shared = {label for label in labels if labels.count(label) > 1}  # two models at one level: name them
+    levels = "; ".join(_level_numbers(spec, label in shared) for spec, label in zip(specs, labels))
     return (f"- **{family.title}** (`{specs[0].arch}`, {family.publisher}): {family.paper}; licence {family.license}. "
-            f"Clean top-1, {sources}: {levels}.")
+            f"{family.accuracy_metric[0].upper()}{family.accuracy_metric[1:]}, {sources}: {levels}.")
 
 
-def _level_numbers(spec) -> str:
+def _level_label(spec) -> str:
+    return f"{NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
+
+
+def _level_numbers(spec, named: bool = False) -> str:
     accuracy = models.clean_accuracy(spec)[0]
-    level = f"{NORMS[spec.robustness['norm']]} ε={spec.eps_label}" if spec.robust else "standard"
+    level = f"{_level_label(spec)} ({spec.name})" if named else _level_label(spec)
     text = f"{level} {'not published' if accuracy is None else f'{accuracy:.2%}'}"
     if spec.autoattack_accuracy is not None:
-        text += f" (AutoAttack {spec.autoattack_accuracy:.2%}, published)"
+        text += f" ({spec.family.robust_metric} {spec.autoattack_accuracy:.2%}, published)"
     metrics = models.describe(spec)["metrics"] if spec.source == "embedded" else None
     if metrics and "robust_acc" in metrics:
         text += (f" (PGD-{metrics['steps']} {NORMS[metrics['norm']]} ε={metrics['eps']:g}: "

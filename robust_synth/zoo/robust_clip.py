@@ -40,8 +40,8 @@ WEIGHTS_FILE = "open_clip_pytorch_model.bin"   # open_clip's HF_WEIGHTS_NAME, pr
 PAPER = ("Schlarmann, Singh, Croce & Hein, Robust CLIP: Unsupervised Adversarial Fine-Tuning of Vision Embeddings for "
          "Robust Large Vision-Language Models, ICML 2024 (arXiv:2402.12336); TeCoA: Mao et al., ICLR 2023; "
          "CLIP: Radford et al., ICML 2021")
-ACCURACY_SOURCE = ("RobustVLM README, 'Summary of results', CLIP-only column: average zero-shot accuracy over the "
-                   "paper's datasets (not ImageNet top-1); robust: its adversarial evaluation at L∞ ε 4/255")
+ACCURACY_SOURCE = ("RobustVLM README, 'Summary of results', CLIP-only column, over the paper's zero-shot datasets "
+                   "(not ImageNet top-1)")
 LINF_4 = {"norm": "linf", "eps": 4 / 255}
 OPENAI = {"mean": OPENAI_DATASET_MEAN, "std": OPENAI_DATASET_STD}
 
@@ -119,7 +119,8 @@ register_architecture(Architecture("clip_vit_l_14", clip_classifier(open_clip.ge
 register_format(CheckpointFormat("open_clip", load_model=load_open_clip))
 
 FAMILY = ModelFamily("Robust CLIP ViT-L/14 (FARE, TeCoA; OpenAI CLIP as ε 0)", "Schlarmann et al. (Hub: chs20)",
-                     PAPER, "MIT", "https://github.com/chs20/RobustVLM", ACCURACY_SOURCE)
+                     PAPER, "MIT", "https://github.com/chs20/RobustVLM", ACCURACY_SOURCE,
+                     accuracy_metric="average zero-shot accuracy", robust_metric="adversarial, L∞ 4/255")
 
 
 def _clip(name: str, repo: str, robustness, clean: float, robust: float | None) -> ModelSpec:
