@@ -426,8 +426,9 @@ def test_windowed_super_resolution_equals_one_window_on_an_input_that_fits(consi
     x0 = back_project(x0, low, START_ROUNDS) if consistent else x0
     net = TransformedInput(tiny_model, lambda z: back_project(z, low, STEP_ROUNDS)) if consistent else tiny_model
     params = recipe["params"]
-    cfg = rs.PGDConfig(eps=params["eps"], step_size=params["step_size"], steps=STEPS, step_rule=params["step_rule"],
-                       schedule=params["schedule"])  # the 32-px preset's rule, recorded in the recipe
+    cfg = rs.PGDConfig(eps=params["eps"], step_size=params["step_size"], steps=STEPS,
+                       step_rule=params.get("step_rule", "normalized"),
+                       schedule=params.get("schedule", "constant"))  # the 32-px preset's rule (recorded unless plain)
     y = tiny_model(x0).logits.argmax(1)
     expected = rs.pgd(net, x0, rs.objectives.class_loss(y), cfg).x
     expected = back_project(expected, low, STEP_ROUNDS) if consistent else expected
