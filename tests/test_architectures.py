@@ -5,6 +5,7 @@ import torch.nn as nn
 
 from robust_synth import RobustModel, models
 from robust_synth.architectures import build
+from robust_synth.checkpoint_formats import get_format
 
 REGISTERED = sorted({(spec.arch, spec.num_classes, spec.input_size) for spec in models.REGISTRY.values()})
 
@@ -37,9 +38,11 @@ def test_layer_maps_name_real_layers_in_one_forward(arch, num_classes, size):
         assert len(sides) == 4 and all(a == 2 * b for a, b in zip(sides, sides[1:]))
 
 
-@pytest.mark.parametrize("arch", sorted({spec.arch for spec in models.REGISTRY.values()}))
+@pytest.mark.parametrize("arch", sorted({spec.arch for spec in models.REGISTRY.values()
+                                         if get_format(spec.format).load_model is None}))
 def test_every_buffer_is_in_the_state_dict(arch):
-    """load_model builds on the meta device and assigns the state dict: a buffer outside it would stay empty."""
+    """load_model builds on the meta device and assigns the state dict: a buffer outside it would stay empty. (A
+    format with its own load_model, open_clip's, builds on the CPU from the repo's config: not this path.)"""
     with torch.device("meta"):
         net, _ = build(arch, 1000)
     assert {name for name, _ in net.named_buffers()} <= set(net.state_dict())
