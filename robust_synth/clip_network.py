@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .features import RobustModel
+from .features import RobustModel, guarded_forward
 
 CLASS_PROMPT = "a photo of a {}."   # OpenAI's single-template ImageNet zero-shot prompt (Radford et al. 2021)
 NEUTRAL_PROMPTS = ("a photo.", "a blurry photo.", "a photo of noise.", "a plain grey image.", "a photo of a texture.",
@@ -68,8 +68,9 @@ def logit_scale(clip: nn.Module) -> float:
 def embed_texts(clip: nn.Module, tokenizer, texts: Sequence[str]) -> torch.Tensor:
     """(len(texts), D) text embeddings, on the text tower's device, TEXT_BATCH prompts per forward."""
     device = clip.logit_scale.device
-    parts = [clip.encode_text(tokenizer(list(texts[i:i + TEXT_BATCH])).to(device)).float()
-             for i in range(0, len(texts), TEXT_BATCH)]
+    with guarded_forward():  # the text tower is shared with the image models other threads may be tracing
+        parts = [clip.encode_text(tokenizer(list(texts[i:i + TEXT_BATCH])).to(device)).float()
+                 for i in range(0, len(texts), TEXT_BATCH)]
     return torch.cat(parts)
 
 
@@ -95,8 +96,11 @@ class ClipModel(RobustModel):
     def __init__(self, clip: nn.Module, tokenizer, prompts: Sequence[str], mean, std, *, name: str,
                  class_names: Sequence[str], input_size: int, depth: int):
         head = ZeroShotHead(embed_texts(clip, tokenizer, prompts), logit_scale(clip))
+        # freeze=False: the shared encoder is frozen and in eval mode already (load_open_clip), and RobustModel's
+        # channels_last conversion would rewrite its parameters while other views of it run
         super().__init__(ZeroShotClassifier(clip, head), mean, std, layer_nodes(depth), name=name,
-                         class_names=class_names, input_size=input_size)
+                         class_names=class_names, input_size=input_size, freeze=False)
+        self.net.training = self.net.head.training = False  # the wrapper's own flags: nothing shared is touched
         self.tokenizer, self.depth = tokenizer, depth
         self._views: OrderedDict[tuple[str, ...], ClipModel] = OrderedDict()
         self._views_lock = threading.Lock()
@@ -107,9 +111,10 @@ class ClipModel(RobustModel):
         classes = tuple(dict.fromkeys([*prompts, *NEUTRAL_PROMPTS]))
         with self._views_lock:
             if classes not in self._views:
-                view = ClipModel(self.net.clip, self.tokenizer, classes, self.mean.flatten().tolist(),
-                                 self.std.flatten().tolist(), name=self.name, class_names=classes,
-                                 input_size=self.input_size, depth=self.depth).to(self.mean.device)
+                with torch.device(self.mean.device):  # built where the encoder is: no .to() over shared modules
+                    view = ClipModel(self.net.clip, self.tokenizer, classes, self.mean.flatten().tolist(),
+                                     self.std.flatten().tolist(), name=self.name, class_names=classes,
+                                     input_size=self.input_size, depth=self.depth)
                 view.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("spec", "weights_sha256")})
                 self._views[classes] = view
                 if len(self._views) > VIEWS_KEPT:

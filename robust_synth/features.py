@@ -63,6 +63,12 @@ class _TraceGuard:
 _GUARD = _TraceGuard()
 
 
+def guarded_forward():
+    """The context for a forward through a model's modules outside RobustModel.__call__ (a CLIP text tower embedding
+    prompts): a trace in another thread waits for it to finish, and it for the trace."""
+    return _GUARD.forward()
+
+
 class RobustModel(nn.Module):
     """A classifier on [0,1] inputs whose forward returns logits and the requested named layers.
 

@@ -17,6 +17,7 @@ from robust_synth import models
 from robust_synth.__main__ import main
 from robust_synth.app import gpu, pickers
 from robust_synth.app import result_sharing as app_results
+from robust_synth.bulk.__main__ import main as bulk_main
 from robust_synth.clip_network import NEUTRAL_PROMPTS, ClipModel
 from robust_synth.result_store import recipe_from_png
 from robust_synth.tasks.feature_painting import top_features
@@ -142,3 +143,20 @@ def test_gradio_client_prompt_compare_and_share_link(hub, tmp_path):
         assert reopened["params"]["target"] == [PROMPT] and reopened["result_id"] == recipe["result_id"]
         assert np.array_equal(np.asarray(Image.open(reopened_gallery[0]["image"])),
                               np.asarray(Image.open(gallery[0]["image"])))
+
+
+def test_bulk_generation_takes_prompts_as_its_classes(hub, tmp_path, capsys):
+    """Catches a bulk run that reads a prompt as an ImageNet class (or refuses it), names its folder or manifest
+    entry after ImageNet's class of the same index, or runs a CLIP model over 1000 classes when no prompt is given."""
+    prompts = [PROMPT, "a lighthouse at dusk"]
+    out = tmp_path / "out"
+    rc = bulk_main(["generate", "--model", ROBUST, "--per-class", "2", "--classes", *prompts, "--steps", "2",
+                    "--no-progress", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [e["class_name"] for e in entries] == [PROMPT, PROMPT, "a lighthouse at dusk", "a lighthouse at dusk"]
+    assert [e["key"].split("/")[0] for e in entries[::2]] == ["0-a_red_fox_in_snow", "1-a_lighthouse_at_dusk"]
+    assert recipe_from_png(out / entries[2]["file"])["params"]["target"] == ["a lighthouse at dusk"]
+    assert bulk_main(["generate", "--model", ROBUST, "--per-class", "1", "--no-progress",
+                      "--out", str(tmp_path / "none")]) == 2
+    assert "generates from text" in capsys.readouterr().err

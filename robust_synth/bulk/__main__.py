@@ -1,6 +1,7 @@
 """CLI: robust-synth-bulk (= python -m robust_synth.bulk) generate|TASK|evaluate ...; alone or under torchrun.
 
-  generate --model M --per-class K [--classes C ...] --out DIR     K images of each class (default: all classes)
+  generate --model M --per-class K [--classes C ...] --out DIR     K images of each class (default: all classes;
+                                                                   a CLIP model: of each prompt given as --classes)
   TASK --model M --inputs FOLDER --out DIR [task options]          the task on every image under FOLDER
   evaluate DIR --reference FOLDER                                  accuracy and Fréchet distance of a finished run
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from .. import task_registry
 from ..__main__ import add_task_options, task_kwargs
+from ..clip_network import check_prompts
 from ..models import REGISTRY, get_spec, class_names
 from ..tasks.resolve import resolve_targets
 from .plan import folder_items, generation_items
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(task, fn)
         if name == "generate":
             task.add_argument("--per-class", type=_positive, required=True, help="images per class")
-            task.add_argument("--classes", nargs="+", help="class names or indices (default: every class)")
+            task.add_argument("--classes", nargs="+", help="class names or indices (default: every class); for a "
+                                                           "CLIP model, the prompts (required)")
             add_task_options(task, task_registry.get(name), skip=("target", "n", "seed"))
         else:
             image = folder_parameter(fn)
@@ -70,6 +73,12 @@ def _items(task: str, fn, args: dict, options: dict):
     """The run's items; folder-valued image options (e.g. --mask masks/) become per-item files."""
     if task == "generate":
         spec = get_spec(args["model"])
+        if spec.text_targets:  # a CLIP model: --classes are prompts, one folder each
+            if not args["classes"]:
+                raise ValueError(f"{spec.name} generates from text: give the prompts as --classes "
+                                 "'a red fox in snow' 'a lighthouse at dusk' ...")
+            prompts = list(dict.fromkeys(check_prompts(args["classes"])))
+            return generation_items(list(range(len(prompts))), prompts, args["per_class"], args["seed"], by_name=True)
         names = class_names(spec)
         classes = list(range(len(names))) if not args["classes"] else resolve_targets(names, args["classes"])
         return generation_items(classes, names, args["per_class"], args["seed"])

@@ -38,8 +38,11 @@ def class_folder(index: int, name: str, num_classes: int) -> str:
     return f"{index:0{len(str(num_classes - 1))}d}-{safe}"
 
 
-def generation_items(classes: list[int], class_names: list[str], per_class: int, base_seed: int) -> list[Item]:
-    """per_class items of each class, class by class; item (c, i) has seed item_seed(base, c, i)."""
+def generation_items(classes: list[int], class_names: list[str], per_class: int, base_seed: int,
+                     by_name: bool = False) -> list[Item]:
+    """per_class items of each class, class by class; item (c, i) has seed item_seed(base, c, i).
+
+    by_name: each item's target is the class's name, not its index (a CLIP model's prompts are its classes)."""
     if not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"--per-class must be a positive integer, got {per_class!r}")
     if len(set(classes)) != len(classes):
@@ -49,7 +52,7 @@ def generation_items(classes: list[int], class_names: list[str], per_class: int,
         folder = class_folder(c, class_names[c], len(class_names))
         for i in range(per_class):
             items.append(Item(len(items), f"{folder}/{i:06d}", item_seed(base_seed, c, i),
-                              {"target": c, "n": 1}, label=c))
+                              {"target": class_names[c] if by_name else c, "n": 1}, label=c))
     return items
 
 

@@ -87,13 +87,20 @@ def _my_batches(run: BulkRun, store, ctx: dist.Context) -> tuple[list[Batch], in
     return batches, finished
 
 
+def _single(value):
+    """A recipe's one-element list as its element (the tasks record targets as lists)."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def _entry(run: BulkRun, ctx: dist.Context, class_names, item: Item, recipe: dict, location: dict) -> dict:
-    label = item.label
-    if label is None:
-        target = recipe.get("params", {}).get("target_index")
-        label = target[0] if isinstance(target, list) and len(target) == 1 else target
+    if item.label is None:  # a folder item: the class its run went toward, as the recipe names it
+        params = recipe.get("params", {})
+        label, name = _single(params.get("target_index")), _single(params.get("target"))
+    else:  # a generation item: its class, or its prompt (a CLIP model's class is its text)
+        target = item.kwargs.get("target")
+        label, name = item.label, target if isinstance(target, str) else class_names[item.label]
     return {**location, "item": item.index, "key": item.key, "task": run.task, "class": label,
-            "class_name": class_names[label] if isinstance(label, int) else None, "seed": item.seed,
+            "class_name": name, "seed": item.seed,
             "model": recipe.get("model"), "weights_sha256": recipe.get("weights_sha256"),
             "params": recipe.get("params"), "metrics": recipe.get("metrics"), "rank": ctx.rank,
             "source": item.source}
