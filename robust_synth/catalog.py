@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .architectures import get_architecture
+from .named_table import NamedTable
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -79,7 +80,7 @@ class ModelSpec:
         return 10 if self.dataset == "cifar10" else 1000
 
 
-REGISTRY: dict[str, ModelSpec] = {}
+REGISTRY: NamedTable[ModelSpec] = NamedTable("model")
 # The matching non-robust control for each robust model: its family's eps-0 run (same architecture and pipeline).
 STANDARD_COUNTERPART: dict[str, str] = {}
 
@@ -87,10 +88,8 @@ STANDARD_COUNTERPART: dict[str, str] = {}
 def register_models(*specs: ModelSpec) -> None:
     """Add models to the catalogue (a name taken by another spec is refused) and update the standard counterparts."""
     for spec in specs:
-        if spec.name in REGISTRY and REGISTRY[spec.name] != spec:
-            raise ValueError(f"model {spec.name!r} is already registered")
         get_architecture(spec.arch)  # an unknown architecture fails here, not at the first load
-        REGISTRY[spec.name] = spec
+        REGISTRY.register(spec)
     STANDARD_COUNTERPART.clear()
     STANDARD_COUNTERPART.update({s.name: sibling for s in REGISTRY.values()
                                  if s.robust and (sibling := standard_sibling(s))})

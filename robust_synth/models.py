@@ -23,9 +23,7 @@ _lock = threading.Lock()
 
 
 def get_spec(name: str) -> ModelSpec:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return REGISTRY.lookup(name)
 
 
 def class_names(spec: ModelSpec) -> list[str]:
