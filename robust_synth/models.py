@@ -142,7 +142,7 @@ def describe(spec: ModelSpec) -> dict:
     """A JSON-able summary for the /models endpoint and model pickers."""
     accuracy, source = clean_accuracy(spec)
     return {"name": spec.name, "dataset": spec.dataset, "arch": spec.arch, "source": spec.source,
-            "num_classes": spec.num_classes, "input_size": spec.input_size,
+            "num_classes": spec.num_classes, "input_size": spec.input_size, "text_targets": spec.text_targets,
             "robustness": spec.robustness if spec.robust else None, "eps_label": spec.eps_label,
             "standard_counterpart": STANDARD_COUNTERPART.get(spec.name), "available": is_available(spec),
             "availability": availability(spec), "metrics": _card(spec).get("metrics"), "license": spec.license,

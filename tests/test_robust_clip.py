@@ -64,6 +64,8 @@ def test_the_family_compares_against_its_epsilon_0_level_and_declares_the_real_m
                                                "chs20/tecoa4-clip"}
     assert all(s.text_targets and s.format == "open_clip" and s.input_size == 224 for s in real.values())
     assert models.STANDARD_COUNTERPART["clip-vit-l-14-tecoa-linf-4"] == "clip-vit-l-14-openai"
+    assert models.describe(real["clip-vit-l-14-fare-linf-4"])["text_targets"]  # what /models tells API users
+    assert not models.describe(models.get_spec("cifar10-resnet-l2-0.5"))["text_targets"]
 
 
 def test_zerogpu_estimate_for_vit_l_14_at_224_px():
