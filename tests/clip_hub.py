@@ -30,6 +30,11 @@ ROBUST = ModelSpec("test-clip-fare-linf-4", ARCH.name, "imagenet", "hub", WEIGHT
                    **OPENAI)
 STANDARD = ModelSpec("test-clip-openai", ARCH.name, "imagenet", "hub", WEIGHTS_FILE, "open_clip", FAMILY,
                      repo="test-org/tiny-openai-clip", text_targets=True, **OPENAI)
+# A third CLIP of its own family, for what must be judged by a model that made neither image (benchmarks/clip_prompts)
+JUDGE = ModelSpec("test-clip-judge-linf-4", ARCH.name, "imagenet", "hub", WEIGHTS_FILE, "open_clip",
+                  ModelFamily("Tiny test CLIP judge", "tests", "none: random weights", "MIT", "", "none"),
+                  repo="test-org/tiny-judge-clip", robustness={"norm": "linf", "eps": 4 / 255}, text_targets=True,
+                  **OPENAI)
 
 
 def write_repo(hub: Path, repo: str, seed: int) -> Path:
@@ -57,13 +62,14 @@ def install(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     write_repo(hub, ROBUST.repo, seed=1)
     write_repo(hub, STANDARD.repo, seed=2)
+    write_repo(hub, JUDGE.repo, seed=3)
     register_architecture(ARCH)
-    register_models(STANDARD, ROBUST)
+    register_models(STANDARD, ROBUST, JUDGE)
     return hub
 
 
 def uninstall() -> None:
-    for name in (ROBUST.name, STANDARD.name):
+    for name in (ROBUST.name, STANDARD.name, JUDGE.name):
         models.REGISTRY.pop(name, None)
         for key in [key for key in models._cache if key[0] == name]:
             models._cache.pop(key)

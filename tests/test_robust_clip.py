@@ -1,6 +1,7 @@
 """Robust CLIP models from open_clip's Hub layout, offline: the load, free-text targets in every class-taking task, the
 recipe, CLI, app picker, gradio_client and share link, on a tiny random-weight model (tests/clip_hub.py)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -24,6 +25,7 @@ from robust_synth.tasks.feature_painting import top_features
 
 ROBUST, STANDARD = clip_hub.ROBUST.name, clip_hub.STANDARD.name
 PROMPT = "a red fox in snow"
+ROOT = Path(__file__).resolve().parent.parent
 PHOTO, SKETCH, MASK = "examples/photos/chelsea-64.jpg", "examples/sketches/horse-64.png", "examples/masks/eye-64.png"
 
 
@@ -162,3 +164,18 @@ def test_bulk_generation_takes_prompts_as_its_classes(hub, tmp_path, capsys):
     assert bulk_main(["generate", "--model", ROBUST, "--per-class", "1", "--no-progress",
                       "--out", str(tmp_path / "none")]) == 2
     assert "generates from text" in capsys.readouterr().err
+
+
+def test_the_prompt_benchmark_runs_on_a_family_and_a_third_judge(hub, tmp_path, monkeypatch):
+    """The benchmark cannot run here on real weights; this keeps it from rotting, and checks that it refuses a judge
+    that made one of the images."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import clip_prompts
+    out = tmp_path / "rows.json"
+    clip_prompts.main(["--model", ROBUST, "--judge", clip_hub.JUDGE.name, "--prompt", PROMPT, "a lighthouse",
+                       "--n", "1", "--steps", "2", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["prompt"] for r in rows] == [PROMPT, "a lighthouse"]
+    assert all(0 < r[side] < 1 for r in rows for side in ("robust", "standard"))
+    with pytest.raises(SystemExit, match="judge that is neither"):
+        clip_prompts.main(["--model", ROBUST, "--judge", STANDARD, "--n", "1", "--steps", "1"])
