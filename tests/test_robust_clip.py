@@ -130,6 +130,7 @@ def test_the_class_picker_becomes_a_prompt_box_for_a_clip_model_and_back(hub):
     picker = pickers.model_changed(ROBUST, "horse")
     assert picker.label == pickers.PROMPT_LABEL and picker.value == "horse"  # any text is a CLIP class
     assert [c[0] for c in picker.choices] == list(pickers.EXAMPLE_PROMPTS)
+    assert pickers.class_table(ROBUST)[1] == [1, "goldfish"]  # the Models tab: the label set of class-free runs
     back = pickers.model_changed("cifar10-resnet-l2-0.5", PROMPT, label="target class (empty = predicted)")
     assert back.label == "target class (empty = predicted)" and back.value == "horse"
 

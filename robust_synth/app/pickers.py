@@ -128,8 +128,9 @@ def availability_note() -> str:
 
 
 def class_table(model: str) -> list[list]:
-    """(index, class name) rows of a model's classes."""
-    return [[i, name] for i, name in enumerate(class_choices(model))]
+    """(index, class name) rows of a model's classes (a CLIP model: the ImageNet names its class-free runs use; its
+    targets are any text)."""
+    return [[i, name] for i, name in enumerate(models.class_names(models.get_spec(model)))]
 
 
 def class_choices(model: str) -> list[str]:
