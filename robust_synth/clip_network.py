@@ -75,7 +75,8 @@ def embed_texts(clip: nn.Module, tokenizer, texts: Sequence[str]) -> torch.Tenso
 
 
 def check_prompts(target) -> list[str]:
-    """A prompt or a list of prompts -> their distinct texts, in order (ValueError for anything that is not text)."""
+    """A prompt or a list of prompts -> their texts, whitespace normalised, in order (ValueError for anything that is
+    not text: an index, an empty string, a text over MAX_PROMPT_CHARS)."""
     items = list(target) if isinstance(target, (list, tuple)) else [target]
     if not items:
         raise ValueError("target must give at least one prompt")
