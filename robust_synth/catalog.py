@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .architectures import get_architecture
+from .checkpoint_formats import get_format
 from .named_table import NamedTable
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -41,7 +42,6 @@ class ModelSpec:
     sha256: str | None = None       # pinned sha256 of the downloaded file, checked once before conversion
     clean_accuracy: float | None = None   # published clean top-1 (fraction); embedded models read their card
     autoattack_accuracy: float | None = None  # published AutoAttack accuracy at `robustness` (fraction)
-    text_targets: bool = False      # a CLIP model: its targets are free-text prompts (clip_network.py), not class names
 
     def __post_init__(self):
         if not self.repo:
@@ -62,6 +62,11 @@ class ModelSpec:
     @property
     def accuracy_source(self) -> str | None:
         return self.family.accuracy_source if self.clean_accuracy is not None else None
+
+    @property
+    def text_targets(self) -> bool:
+        """A CLIP model (its checkpoint format says so): its targets are free-text prompts, not class names."""
+        return get_format(self.format).text_targets
 
     @property
     def robust(self) -> bool:

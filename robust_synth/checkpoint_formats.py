@@ -22,6 +22,7 @@ class CheckpointFormat:
     convert: Callable[[object, object], dict[str, torch.Tensor]] | None = None  # (held, spec) -> state dict, checked
     # (spec, device) -> (RobustModel, weights file): the whole model, network built from the repo's own config
     load_model: Callable[[object, object], tuple[object, Path]] | None = None
+    text_targets: bool = False  # its models are CLIP encoders: their targets are free-text prompts (clip_network.py)
 
 
 def _as_is(state, spec) -> dict[str, torch.Tensor]:

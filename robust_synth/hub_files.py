@@ -37,7 +37,7 @@ def download_checkpoint(spec, local_only: bool, file: str | None = None) -> Path
     try:
         return Path(hf_hub_download(spec.repo, file, revision=spec.revision, local_files_only=local_only))
     except (OSError, EntryNotFoundError, httpx2.HTTPError) as err:  # HfHubHTTPError is an OSError
-        logger.debug("download of %s/%s failed", spec.repo, spec.file, exc_info=True)
+        logger.debug("download of %s/%s failed", spec.repo, file, exc_info=True)
         raise WeightsUnavailableError(
             f"model {spec.name} needs a one-time download of {file} (revision {spec.revision}) from the "
             f"Hugging Face Hub repo {spec.repo}, which failed: {hub_failure_reason(err)}") from None

@@ -26,15 +26,14 @@ FAMILY = ModelFamily("Tiny test CLIP (FARE-like; ε 0 level)", "tests", "none: r
                      "https://example.invalid/tiny-clip", "none")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ROBUST = ModelSpec("test-clip-fare-linf-4", ARCH.name, "imagenet", "hub", WEIGHTS_FILE, "open_clip", FAMILY,
-                   repo="test-org/tiny-fare-clip", robustness={"norm": "linf", "eps": 4 / 255}, text_targets=True,
+                   repo="test-org/tiny-fare-clip", robustness={"norm": "linf", "eps": 4 / 255},
                    **OPENAI)
 STANDARD = ModelSpec("test-clip-openai", ARCH.name, "imagenet", "hub", WEIGHTS_FILE, "open_clip", FAMILY,
-                     repo="test-org/tiny-openai-clip", text_targets=True, **OPENAI)
+                     repo="test-org/tiny-openai-clip", **OPENAI)
 # A third CLIP of its own family, for what must be judged by a model that made neither image (benchmarks/clip_prompts)
 JUDGE = ModelSpec("test-clip-judge-linf-4", ARCH.name, "imagenet", "hub", WEIGHTS_FILE, "open_clip",
                   ModelFamily("Tiny test CLIP judge", "tests", "none: random weights", "MIT", "", "none"),
-                  repo="test-org/tiny-judge-clip", robustness={"norm": "linf", "eps": 4 / 255}, text_targets=True,
-                  **OPENAI)
+                  repo="test-org/tiny-judge-clip", robustness={"norm": "linf", "eps": 4 / 255}, **OPENAI)
 
 
 def write_repo(hub: Path, repo: str, seed: int) -> Path:

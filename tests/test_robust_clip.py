@@ -14,7 +14,7 @@ from PIL import Image
 import clip_hub
 import robust_synth as rs
 from app_server import running_app
-from robust_synth import models
+from robust_synth import checkpoints, models
 from robust_synth.__main__ import main
 from robust_synth.app import gpu, pickers
 from robust_synth.app import result_sharing as app_results
@@ -180,3 +180,10 @@ def test_the_prompt_benchmark_runs_on_a_family_and_a_third_judge(hub, tmp_path, 
     assert all(0 < r[side] < 1 for r in rows for side in ("robust", "standard"))
     with pytest.raises(SystemExit, match="judge that is neither"):
         clip_prompts.main(["--model", ROBUST, "--judge", STANDARD, "--n", "1", "--steps", "1"])
+
+
+def test_a_cached_clip_loads_without_asking_the_hub(hub, monkeypatch):
+    """Catches a load that probes the Hub (a 3-s wait without a network) when the repo's files are already cached."""
+    monkeypatch.setattr(models, "_cache", {})
+    monkeypatch.setattr(checkpoints, "reachable", lambda *a, **k: pytest.fail("probed the Hub for a cached model"))
+    assert models.load_model(ROBUST).name == ROBUST

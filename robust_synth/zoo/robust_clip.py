@@ -90,7 +90,8 @@ def _without_random_init_warning():
 def load_open_clip(spec, device, class_names: list[str]) -> tuple[ClipModel, Path]:
     """Fetch the repo's config and weights (hf_hub_download at spec.revision), build the network from the config
     with open_clip, load the weights strictly, and make it a classifier of class_names in CLASS_PROMPT."""
-    local_only = not checkpoints.reachable(spec, fresh=True)
+    # cached: no network call (as hub_state_dict reads its converted file); otherwise one probe of the Hub first
+    local_only = checkpoints.is_cached(spec) or not checkpoints.reachable(spec, fresh=True)
     config_path = download_checkpoint(spec, local_only, CONFIG_FILE)
     weights = download_checkpoint(spec, local_only)
     remember_commit(spec, snapshot_commit(weights, spec))
@@ -116,7 +117,7 @@ def load_open_clip(spec, device, class_names: list[str]) -> tuple[ClipModel, Pat
 # measured with benchmarks/arch_cost.py.
 register_architecture(Architecture("clip_vit_l_14", clip_classifier(open_clip.get_model_config("ViT-L-14-quickgelu")),
                                    19.8, style=STAGE_STYLE))
-register_format(CheckpointFormat("open_clip", load_model=load_open_clip))
+register_format(CheckpointFormat("open_clip", load_model=load_open_clip, text_targets=True))
 
 FAMILY = ModelFamily("Robust CLIP ViT-L/14 (FARE, TeCoA; OpenAI CLIP as ε 0)", "Schlarmann et al. (Hub: chs20)",
                      PAPER, "MIT", "https://github.com/chs20/RobustVLM", ACCURACY_SOURCE,
@@ -125,8 +126,7 @@ FAMILY = ModelFamily("Robust CLIP ViT-L/14 (FARE, TeCoA; OpenAI CLIP as ε 0)", 
 
 def _clip(name: str, repo: str, robustness, clean: float, robust: float | None) -> ModelSpec:
     return ModelSpec(name, "clip_vit_l_14", "imagenet", "hub", WEIGHTS_FILE, "open_clip", FAMILY, repo=repo,
-                     robustness=robustness, clean_accuracy=clean, autoattack_accuracy=robust, text_targets=True,
-                     **OPENAI)
+                     robustness=robustness, clean_accuracy=clean, autoattack_accuracy=robust, **OPENAI)
 
 
 register_models(
