@@ -8,13 +8,12 @@ import torch
 import torch.nn as nn
 
 from .. import objectives
-from ..clip_network import ClipModel, check_prompts
 from ..features import RobustModel
 from ..image import load_image, load_mask
 from ..presets import Preset
 from ..task_registry import Input, Task, register
 from .inputs import load_full
-from .resolve import resolve_model, resolve_targets
+from .resolve import model_targets, resolve_model
 from .run import TransformedInput
 from .settings import start
 from .regions import describe, find_regions, model_crops, paste
@@ -55,13 +54,8 @@ def top_features(model, target, k: int = 10) -> list[dict]:
 
     Returns [{"index": int, "score": float}, ...], best first.
     """
-    model = resolve_model(model)
-    if isinstance(model, ClipModel):  # a prompt: the head's row is its text embedding
-        prompt = check_prompts(target)[0]
-        model = model.for_prompts([prompt])
-        c = model.class_names.index(prompt)
-    else:
-        c = resolve_targets(model.class_names, target)[0]
+    model, classes = model_targets(resolve_model(model), target)  # a CLIP prompt: the head's row is its embedding
+    c = classes[0]
     weight = _classifier_weight(model)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= weight.shape[1]:
         raise ValueError(f"k must be an integer between 1 and {weight.shape[1]}, got {k!r}")

@@ -50,12 +50,18 @@ def resolve_targets(class_names: list[str], target) -> list[int]:
     return [_resolve_one(class_names, t) for t in items]
 
 
-def class_targets(run, target) -> list[int]:
-    """The target's class indices for a task run. A CLIP model's target is free text (a prompt or a list of them):
-    run.model becomes the same encoder classifying among those prompts (clip_network.ClipModel.for_prompts), so the
-    class loss, probabilities and recipe of every class-taking task read the prompts as their classes."""
-    if isinstance(run.model, ClipModel):
+def model_targets(model: RobustModel, target) -> tuple[RobustModel, list[int]]:
+    """(the model to use, the target's class indices in it). A CLIP model's target is free text (a prompt or a list of
+    them): the model to use is the same encoder classifying among those prompts (clip_network.ClipModel.for_prompts),
+    so whatever reads classes (the class loss, probabilities, the recipe, the head's weights) reads the prompts."""
+    if isinstance(model, ClipModel):
         prompts = check_prompts(target)
-        run.model = run.model.for_prompts(list(dict.fromkeys(prompts)))
-        return [run.model.class_names.index(p) for p in prompts]
-    return resolve_targets(run.model.class_names, target)
+        model = model.for_prompts(list(dict.fromkeys(prompts)))
+        return model, [model.class_names.index(p) for p in prompts]
+    return model, resolve_targets(model.class_names, target)
+
+
+def class_targets(run, target) -> list[int]:
+    """The target's class indices for a task run, run.model switched as model_targets says."""
+    run.model, classes = model_targets(run.model, target)
+    return classes

@@ -126,8 +126,7 @@ def super_resolve(model, image, factor: int = 4, method: str = "bicubic", consis
     y = predict(run.model, Framing(x0[crop], run.side).model_input.to(run.device)).cpu()
     lows = layout.cut(low).to(run.device)
     starts = layout.cut(x0, factor)
-    with torch.no_grad():
-        targets = predict(run.model, resize(starts, (run.side, run.side)).to(run.device)).cpu()
+    targets = predict(run.model, resize(starts, (run.side, run.side)).to(run.device)).cpu()
     result = run.optimise_in_batches(starts, lambda a, b: objectives.class_loss(targets[a:b]),
                                      lambda a, b: _model_view(run.model, lows[a:b], factor, consistent))
     out = layout.blend(result.x.detach().float().cpu(), factor, *low.shape[-2:])
