@@ -92,7 +92,8 @@ def judge_losses(judge: RobustModel, result: Image.Image, content: Image.Image, 
     content_x = to_tensor(content.resize(result.size, Image.Resampling.LANCZOS)).to(device)
     style_x = to_tensor(style.resize(st.fit_long_side(*style.size, size), Image.Resampling.LANCZOS)).to(device)
     net, preset = StyleContentNet(judge, judge), VGG_STYLE
-    style_obj, content_obj = build_losses(net, content_x, [style_x], Weights(), Layers(preset.style, preset.content))
+    weights = Weights().resolved(1, preset.style)
+    style_obj, content_obj = build_losses(net, content_x, [style_x], weights, Layers(preset.style, preset.content))
     return measure(net, to_tensor(result).to(device), style_obj, content_obj)
 
 

@@ -72,7 +72,7 @@ def test_style_loss_decreases_and_recipe_is_complete(tiny_model):
     net = StyleContentNet(tiny_model, tiny_model)
     preset = preset_for(tiny_model)
     content_x = to_tensor(content)
-    style_obj, content_obj = build_losses(net, content_x, [to_tensor(style)], Weights(),
+    style_obj, content_obj = build_losses(net, content_x, [to_tensor(style)], Weights().resolved(1, preset.style),
                                           Layers(preset.style, preset.content))
     before = measure(net, content_x, style_obj, content_obj)
     images, recipe = style_transfer(content, style, tiny_model, size=48, steps=12)

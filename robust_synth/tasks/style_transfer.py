@@ -52,16 +52,15 @@ def build_losses(net: StyleContentNet, content_x: torch.Tensor, style_xs: list[t
                  layers: Layers):
     """(style, content) objectives, both normalised: weighted relative Gram error and relative feature error.
 
-    layers names its style and content layers (resolved: no None); weights' blend and per_layer are normalised here.
+    layers and weights resolved (StyleSettings.resolved: no None; weights.blend one normalised weight per style image,
+    weights.per_layer a normalised dict by style layer), once per run, not again at every pyramid level.
     """
-    blend = st.normalised_weights(weights.blend, len(style_xs), "style_weights")
-    layer_weights = st.layer_weight_map(layers.style, weights.per_layer)
     keys = [f"style/{name}" for name in layers.style]
     grams = {k: 0 for k in keys}
-    for s, w in zip(style_xs, blend):
+    for s, w in zip(style_xs, weights.blend, strict=True):
         out = net(s, layers=keys)
         grams = {k: grams[k] + w * objectives.gram_matrix(out[k].float()) for k in keys}
-    per_key = {f"style/{n}": layer_weights[n] / grams[f"style/{n}"].pow(2).sum().clamp_min(1e-12).item()
+    per_key = {f"style/{n}": weights.per_layer[n] / grams[f"style/{n}"].pow(2).sum().clamp_min(1e-12).item()
                for n in layers.style}
     content_key = f"content/{layers.content}"
     target = net(content_x, layers=[content_key])[content_key].float()
