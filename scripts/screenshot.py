@@ -2,8 +2,8 @@
 
 The app (offline: the embedded CIFAR-10 pair) in Debian's chromium, headless: the Generate tab's first example run,
 then Compare across robustness, so the page shows the tab strip, the robustness ladder, the results and the strip.
---every-tab DIR instead runs every tab's first example at its defaults with Compare on and saves each tab's page
-(down to its comparison) as DIR/<task>.png: what a visitor sees of each tab's robust-vs-standard contrast.
+--every-tab DIR instead runs every tab's first example at its defaults, Settings open and Compare on, and saves the
+whole page (settings, results, notes, comparison) as DIR/<task>.png: what a visitor sees of each tab's contrast.
 """
 import argparse
 import sys
@@ -19,7 +19,7 @@ from huggingface_hub import constants as hub_constants  # noqa: E402
 import app_server  # noqa: E402
 from robust_synth import task_registry  # noqa: E402
 from test_browser import (CHROMIUM, CHROMIUM_ARGS, error_toasts, load_first_example, open_app,  # noqa: E402
-                          open_tab, run_and_wait, run_ladder_and_wait, sync_api)
+                          open_settings, open_tab, run_and_wait, run_ladder_and_wait, sync_api)
 
 WIDTH, HEIGHT = 1280, 900  # the browser test's window
 PORT = 7860  # the app's own default, so the share link shows the address the README gives
@@ -40,18 +40,16 @@ def take(page, out: Path) -> None:
 
 
 def take_every_tab(page, folder: Path) -> None:
-    """Each tab's first example at its defaults with Compare on, the page saved down to the comparison."""
+    """Each tab's first example at its defaults with its Settings open and Compare on, the whole page saved."""
     folder.mkdir(parents=True, exist_ok=True)
     for task in task_registry.all_tasks():
         load_first_example(open_tab(page, task.title))
+        open_settings(page, task.name)
         page.click(f"#compare-{task.name} input")
         run_and_wait(page, task.name)
         page.wait_for_function("(t) => document.querySelectorAll(`#comparison-${t} img`).length > 0", arg=task.name)
         page.wait_for_function("() => [...document.images].every(img => img.complete)")
-        bottom = page.evaluate(f"() => document.querySelector('#comparison-{task.name}').getBoundingClientRect()"
-                               ".bottom + window.scrollY")
-        page.screenshot(path=str(folder / f"{task.name}.png"), full_page=True,
-                        clip={"x": 0, "y": 0, "width": WIDTH, "height": int(bottom) + 12})
+        page.screenshot(path=str(folder / f"{task.name}.png"), full_page=True)
         page.click(f"#compare-{task.name} input")
         print(folder / f"{task.name}.png", flush=True)
 
